@@ -1,0 +1,533 @@
+/**
+ * `dump(value, path, { compress })` and `load(path)`: persist a value to one file and read it back.
+ *
+ * The value is encoded with V8's structured serialization (`v8.serialize`): typed arrays, `Map`, `Set`,
+ * `Date`, `BigInt`, `RegExp`, errors, nested objects and arrays, shared references and cycles. No code is
+ * ever executed on load (unlike Python's pickle): the file holds data only, class instances come back as
+ * plain objects, and functions cannot be stored at all.
+ *
+ * File format (all integers little-endian):
+ *
+ * | offset | size | field |
+ * |---|---|---|
+ * | 0  | 8 | magic `89 4A 4C 54 53 0D 0A 1A` ("\x89JLTS\r\n\x1a") |
+ * | 8  | 2 | format version (1) |
+ * | 10 | 1 | compression method: 0 none, 1 gzip, 2 deflate, 3 brotli, 4 zstd |
+ * | 11 | 1 | compression level |
+ * | 12 | 4 | flags: bit 0 = payload checksum present |
+ * | 16 | 8 | stored payload length (after compression) |
+ * | 24 | 8 | raw payload length (before compression) |
+ * | 32 | 4 | metadata length (UTF-8 JSON, space-padded to a multiple of 8) |
+ * | 36 | 4 | reserved (0) |
+ * | 40 | 8 | XXH64 of the stored payload (0 when the flag is off) |
+ * | 48 | 8 | XXH64 of bytes 0..47 followed by the metadata |
+ * | 56 | 8 | reserved (0) |
+ * | 64 | n | metadata, then the payload |
+ */
+import { constants as fsConstants } from 'node:fs';
+import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deserialize, serialize } from 'node:v8';
+import { threadId } from 'node:worker_threads';
+import * as zlib from 'node:zlib';
+import { checksum64 } from './hash.ts';
+
+export type CompressMethod = 'gzip' | 'deflate' | 'brotli' | 'zstd';
+
+/**
+ * `false`/`0`: no compression. `true`: gzip level 3. `1`-`9`: gzip at that level. A method name: that method
+ * at its default level (gzip/deflate 3, brotli 4, zstd 3). `[method, level]`: gzip/deflate 0-9, brotli 0-11,
+ * zstd 1-22 (zstd needs Node 22.15+ / 23.8+).
+ */
+export type Compress = boolean | number | CompressMethod | readonly [CompressMethod, number];
+
+export interface DumpOptions {
+  compress?: Compress;
+  /** Store an XXH64 checksum of the payload, verified by `load`. Default true. */
+  checksum?: boolean;
+}
+
+export interface DumpResult {
+  /** Absolute path of the written file. */
+  path: string;
+  /** Size of the file in bytes. */
+  bytes: number;
+  method: CompressMethod | 'none';
+  level: number;
+}
+
+export type PersistErrorCode =
+  | 'ERR_DUMP_OPTION'
+  | 'ERR_DUMP_SERIALIZE'
+  | 'ERR_DUMP_UNSUPPORTED_METHOD'
+  | 'ERR_DUMP_FOREIGN'
+  | 'ERR_DUMP_TRUNCATED'
+  | 'ERR_DUMP_VERSION'
+  | 'ERR_DUMP_CORRUPT';
+
+/** Thrown by `dump`/`load` for bad options, unserializable values, and unreadable files. */
+export class PersistError extends Error {
+  override readonly name = 'PersistError';
+  readonly code: PersistErrorCode;
+  /** The file concerned, when there is one. */
+  readonly path: string | undefined;
+  constructor(code: PersistErrorCode, message: string, path?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.path = path;
+  }
+}
+
+export const FORMAT_VERSION = 1;
+export const HEADER_BYTES = 64;
+const MAGIC = Buffer.from([0x89, 0x4a, 0x4c, 0x54, 0x53, 0x0d, 0x0a, 0x1a]);
+const FLAG_CHECKSUM = 1;
+const METHODS: readonly (CompressMethod | 'none')[] = ['none', 'gzip', 'deflate', 'brotli', 'zstd'];
+const DEFAULT_LEVEL: Record<CompressMethod, number> = { gzip: 3, deflate: 3, brotli: 4, zstd: 3 };
+const LEVEL_RANGE: Record<CompressMethod, readonly [number, number]> = {
+  gzip: [0, 9],
+  deflate: [0, 9],
+  brotli: [0, 11],
+  zstd: [1, 22],
+};
+/** One read()/write() call moves at most this much (Linux caps a single call near 2 GiB). */
+const IO_CHUNK = 1 << 30;
+
+type ZstdFn = (buf: Uint8Array, options: object, cb: (err: Error | null, out: Buffer) => void) => void;
+const zlibExtra = zlib as unknown as {
+  zstdCompress?: ZstdFn;
+  zstdDecompress?: ZstdFn;
+  constants: Record<string, number>;
+};
+
+/** True when this Node's zlib has zstd (Node 22.15+ / 23.8+). */
+export function zstdAvailable(): boolean {
+  return typeof zlibExtra.zstdCompress === 'function' && typeof zlibExtra.zstdDecompress === 'function';
+}
+
+function zstdMissing(what: string, path?: string): PersistError {
+  return new PersistError(
+    'ERR_DUMP_UNSUPPORTED_METHOD',
+    `${what}: zstd needs Node 22.15+ or 23.8+ (zlib.zstdCompress); this is Node ${process.version}. ` +
+      `Use 'gzip', 'deflate' or 'brotli', or upgrade Node.`,
+    path,
+  );
+}
+
+export interface ResolvedCompress {
+  method: CompressMethod | 'none';
+  level: number;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(describe).join(', ')}]`;
+  return String(value);
+}
+
+/** Validates a `compress` option (named `argName` in errors). */
+export function resolveCompress(compress: unknown, argName = 'compress'): ResolvedCompress {
+  const expected =
+    `${argName}: expected false, true, a level 0-9, one of 'gzip', 'deflate', 'brotli', 'zstd', ` +
+    `or [method, level]; got ${describe(compress)}`;
+  if (compress === undefined || compress === false || compress === 0) return { method: 'none', level: 0 };
+  if (compress === true) return { method: 'gzip', level: DEFAULT_LEVEL.gzip };
+  let method: unknown;
+  let level: unknown;
+  if (typeof compress === 'number') {
+    method = 'gzip';
+    level = compress;
+  } else if (typeof compress === 'string') {
+    method = compress;
+  } else if (Array.isArray(compress) && compress.length === 2) {
+    [method, level] = compress as unknown[];
+  } else {
+    throw new PersistError('ERR_DUMP_OPTION', expected);
+  }
+  if (method !== 'gzip' && method !== 'deflate' && method !== 'brotli' && method !== 'zstd') {
+    throw new PersistError('ERR_DUMP_OPTION', expected);
+  }
+  const m: CompressMethod = method;
+  const lvl = level === undefined ? DEFAULT_LEVEL[m] : level;
+  const [lo, hi] = LEVEL_RANGE[m];
+  if (typeof lvl !== 'number' || !Number.isInteger(lvl) || lvl < lo || lvl > hi) {
+    throw new PersistError(
+      'ERR_DUMP_OPTION',
+      `${argName}: the ${m} level must be an integer from ${lo} to ${hi}; got ${describe(lvl)}`,
+    );
+  }
+  if (m === 'zstd' && !zstdAvailable()) throw zstdMissing(argName);
+  if (lvl === 0 && (m === 'gzip' || m === 'deflate')) return { method: 'none', level: 0 };
+  return { method: m, level: lvl };
+}
+
+function callZ(fn: ZstdFn, buf: Uint8Array, options: object): Promise<Buffer> {
+  return new Promise((res, rej) => fn(buf, options, (err, out) => (err ? rej(err) : res(out))));
+}
+
+async function compressBytes(buf: Uint8Array, c: ResolvedCompress): Promise<Uint8Array> {
+  switch (c.method) {
+    case 'none':
+      return buf;
+    case 'gzip':
+      return callZ(zlib.gzip as unknown as ZstdFn, buf, { level: c.level });
+    case 'deflate':
+      return callZ(zlib.deflate as unknown as ZstdFn, buf, { level: c.level });
+    case 'brotli':
+      return callZ(zlib.brotliCompress as unknown as ZstdFn, buf, {
+        params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: c.level,
+          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: Math.min(buf.byteLength, 0xffff_ffff),
+        },
+      });
+    case 'zstd': {
+      const fn = zlibExtra.zstdCompress;
+      if (!fn) throw zstdMissing('compress');
+      const level = zlibExtra.constants.ZSTD_c_compressionLevel ?? 100;
+      return callZ(fn, buf, { params: { [level]: c.level } });
+    }
+  }
+}
+
+async function decompressBytes(
+  buf: Uint8Array,
+  method: CompressMethod | 'none',
+  path: string,
+): Promise<Buffer> {
+  const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  switch (method) {
+    case 'none':
+      return asBuffer(buf);
+    case 'gzip':
+      return callZ(zlib.gunzip as unknown as ZstdFn, buf, {});
+    case 'deflate':
+      return callZ(zlib.inflate as unknown as ZstdFn, buf, {});
+    case 'brotli':
+      return callZ(zlib.brotliDecompress as unknown as ZstdFn, buf, {});
+    case 'zstd': {
+      const fn = zlibExtra.zstdDecompress;
+      if (!fn) {
+        throw new PersistError(
+          'ERR_DUMP_UNSUPPORTED_METHOD',
+          `load: ${path} is compressed with zstd, which needs Node 22.15+ or 23.8+ to read; this is Node ${process.version}`,
+          path,
+        );
+      }
+      return callZ(fn, buf, {});
+    }
+  }
+}
+
+export function toPath(path: unknown, fn: string): string {
+  if (typeof path === 'string' && path.length > 0) return resolve(path);
+  if (path instanceof URL && path.protocol === 'file:') return fileURLToPath(path);
+  throw new PersistError(
+    'ERR_DUMP_OPTION',
+    `${fn}: path must be a non-empty string or a file: URL; got ${path === null ? 'null' : typeof path}`,
+  );
+}
+
+/** Serializes `value` with V8, turning DataCloneError into a PersistError that names the problem. */
+export function serializeValue(value: unknown, what: string): Buffer {
+  try {
+    return serialize(value);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new PersistError(
+      'ERR_DUMP_SERIALIZE',
+      `${what}: the value cannot be stored (${reason}). Storable: primitives, BigInt, plain objects, arrays, ` +
+        `typed arrays, ArrayBuffer, Map, Set, Date, RegExp, Error; not functions, symbols, or class behaviour.`,
+      undefined,
+      { cause: err },
+    );
+  }
+}
+
+export interface Encoded {
+  /** Header, metadata and payload, to be written in order. */
+  parts: Uint8Array[];
+  bytes: number;
+  compress: ResolvedCompress;
+}
+
+/** Builds the container for an already-serialized payload. */
+export async function encodeContainer(
+  raw: Uint8Array,
+  options: { compress?: ResolvedCompress; meta?: unknown; checksum?: boolean },
+): Promise<Encoded> {
+  const c = options.compress ?? { method: 'none', level: 0 };
+  const stored = await compressBytes(raw, c);
+  let meta: Buffer = Buffer.alloc(0);
+  if (options.meta !== undefined) {
+    const json = JSON.stringify(options.meta);
+    const n = Buffer.byteLength(json);
+    const padded = Math.ceil(n / 8) * 8;
+    meta = Buffer.alloc(padded, 0x20);
+    meta.write(json, 0, 'utf8');
+  }
+  const useChecksum = options.checksum !== false;
+  const header = Buffer.alloc(HEADER_BYTES);
+  MAGIC.copy(header, 0);
+  header.writeUInt16LE(FORMAT_VERSION, 8);
+  header.writeUInt8(METHODS.indexOf(c.method), 10);
+  header.writeUInt8(c.level, 11);
+  header.writeUInt32LE(useChecksum ? FLAG_CHECKSUM : 0, 12);
+  header.writeBigUInt64LE(BigInt(stored.byteLength), 16);
+  header.writeBigUInt64LE(BigInt(raw.byteLength), 24);
+  header.writeUInt32LE(meta.length, 32);
+  if (useChecksum) header.writeBigUInt64LE(checksum64(stored), 40);
+  header.writeBigUInt64LE(checksum64(Buffer.concat([header.subarray(0, 48), meta])), 48);
+  return {
+    parts: [header, meta, stored],
+    bytes: HEADER_BYTES + meta.length + stored.byteLength,
+    compress: c,
+  };
+}
+
+async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < buf.byteLength) {
+    const { bytesWritten } = await fh.write(buf, off, Math.min(buf.byteLength - off, IO_CHUNK));
+    off += bytesWritten;
+  }
+}
+
+let tmpCounter = 0;
+
+/** A temp-file name next to `path`, unique across processes, threads and hosts sharing a directory. */
+export function tempNameFor(path: string): string {
+  tmpCounter = (tmpCounter + 1) % 1_000_000;
+  const rand = Math.random().toString(36).slice(2, 10);
+  return `${path}.${process.pid}-${threadId}-${tmpCounter}-${rand}.tmp`;
+}
+
+/** Writes `parts` to a temp file next to `path`, then renames it over `path` (atomic on POSIX). */
+export async function writeAtomic(path: string, parts: Uint8Array[]): Promise<void> {
+  const tmp = tempNameFor(path);
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+    for (const p of parts) if (p.byteLength > 0) await writeAll(fh, p);
+    await fh.close();
+    fh = undefined;
+    await rename(tmp, path);
+  } catch (err) {
+    await fh?.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Reads a whole file with one buffer and few system calls. */
+export async function readWhole(path: string): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const buf = Buffer.allocUnsafeSlow(size);
+    let off = 0;
+    while (off < size) {
+      const { bytesRead } = await fh.read(buf, off, Math.min(size - off, IO_CHUNK), off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    return off === size ? buf : buf.subarray(0, off);
+  } finally {
+    await fh.close();
+  }
+}
+
+function foreignKind(head: Uint8Array): string {
+  const b0 = head[0];
+  const b1 = head[1];
+  if (b0 === 0x1f && b1 === 0x8b) return 'a gzip file';
+  if (b0 === 0x28 && b1 === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'a zstd file';
+  if (b0 === 0x50 && b1 === 0x4b) return 'a zip archive';
+  if (b0 === 0x80 && b1 !== undefined && b1 >= 2 && b1 <= 5) return 'a Python pickle (joblib.dump?)';
+  if (b0 === 0x93 && b1 === 0x4e) return 'a NumPy .npy file';
+  if (b0 === 0xff && b1 !== undefined && b1 >= 0x0d && b1 <= 0x10) return 'a raw v8.serialize() buffer';
+  if (b0 === 0x7b || b0 === 0x5b) return 'JSON text';
+  return 'not a joblib-ts dump file';
+}
+
+export interface ContainerHeader {
+  version: number;
+  method: CompressMethod | 'none';
+  level: number;
+  checksum: bigint | undefined;
+  storedBytes: number;
+  rawBytes: number;
+  metaBytes: number;
+  totalBytes: number;
+}
+
+/** Parses and checks the 64-byte header. `fileSize` is the whole file's size. */
+export function parseHeader(head: Uint8Array, fileSize: number, path: string): ContainerHeader {
+  const h = Buffer.from(head.buffer, head.byteOffset, Math.min(head.byteLength, HEADER_BYTES));
+  const magicLen = Math.min(h.length, MAGIC.length);
+  if (!h.subarray(0, magicLen).equals(MAGIC.subarray(0, magicLen)) || fileSize === 0) {
+    const kind = fileSize === 0 ? 'an empty file' : foreignKind(h);
+    throw new PersistError('ERR_DUMP_FOREIGN', `load: ${path} is not a joblib-ts dump file (${kind})`, path);
+  }
+  if (h.length < HEADER_BYTES) {
+    throw new PersistError(
+      'ERR_DUMP_TRUNCATED',
+      `load: ${path} is truncated: ${fileSize} bytes, shorter than the ${HEADER_BYTES}-byte header`,
+      path,
+    );
+  }
+  const version = h.readUInt16LE(8);
+  if (version !== FORMAT_VERSION) {
+    throw new PersistError(
+      'ERR_DUMP_VERSION',
+      `load: ${path} uses dump format version ${version}; this joblib-ts reads version ${FORMAT_VERSION}` +
+        (version > FORMAT_VERSION ? ' (the file was written by a newer joblib-ts)' : ''),
+      path,
+    );
+  }
+  const method = METHODS[h.readUInt8(10)];
+  if (method === undefined) {
+    throw new PersistError('ERR_DUMP_CORRUPT', `load: ${path} has an unknown compression method byte`, path);
+  }
+  const flags = h.readUInt32LE(12);
+  const storedBytes = Number(h.readBigUInt64LE(16));
+  const rawBytes = Number(h.readBigUInt64LE(24));
+  const metaBytes = h.readUInt32LE(32);
+  const totalBytes = HEADER_BYTES + metaBytes + storedBytes;
+  if (fileSize < totalBytes) {
+    throw new PersistError(
+      'ERR_DUMP_TRUNCATED',
+      `load: ${path} is truncated: ${fileSize} bytes where the header announces ${totalBytes}`,
+      path,
+    );
+  }
+  if (fileSize > totalBytes) {
+    throw new PersistError(
+      'ERR_DUMP_CORRUPT',
+      `load: ${path} is corrupt: ${fileSize} bytes where the header announces ${totalBytes}`,
+      path,
+    );
+  }
+  return {
+    version,
+    method,
+    level: h.readUInt8(11),
+    checksum: flags & FLAG_CHECKSUM ? h.readBigUInt64LE(40) : undefined,
+    storedBytes,
+    rawBytes,
+    metaBytes,
+    totalBytes,
+  };
+}
+
+function checkMeta(head: Uint8Array, meta: Uint8Array, path: string): unknown {
+  const h = Buffer.from(head.buffer, head.byteOffset, HEADER_BYTES);
+  const expect = h.readBigUInt64LE(48);
+  if (checksum64(Buffer.concat([h.subarray(0, 48), meta])) !== expect) {
+    throw new PersistError(
+      'ERR_DUMP_CORRUPT',
+      `load: ${path} is corrupt: its header checksum does not match`,
+      path,
+    );
+  }
+  if (meta.byteLength === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.from(meta.buffer, meta.byteOffset, meta.byteLength).toString('utf8'));
+  } catch (err) {
+    throw new PersistError('ERR_DUMP_CORRUPT', `load: ${path} is corrupt: unreadable metadata`, path, {
+      cause: err,
+    });
+  }
+}
+
+/** Decodes a whole container already in memory. */
+export async function decodeContainer(buf: Buffer, path: string): Promise<{ meta: unknown; value: unknown }> {
+  const header = parseHeader(buf, buf.byteLength, path);
+  const metaEnd = HEADER_BYTES + header.metaBytes;
+  const meta = checkMeta(buf, buf.subarray(HEADER_BYTES, metaEnd), path);
+  const stored = buf.subarray(metaEnd, header.totalBytes);
+  if (header.checksum !== undefined && checksum64(stored) !== header.checksum) {
+    throw new PersistError(
+      'ERR_DUMP_CORRUPT',
+      `load: ${path} is corrupt: the payload checksum does not match (the file was damaged after it was written)`,
+      path,
+    );
+  }
+  let raw: Buffer;
+  try {
+    raw = await decompressBytes(stored, header.method, path);
+  } catch (err) {
+    if (err instanceof PersistError) throw err;
+    throw new PersistError(
+      'ERR_DUMP_CORRUPT',
+      `load: ${path} is corrupt: ${header.method} data is damaged`,
+      path,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (raw.byteLength !== header.rawBytes) {
+    throw new PersistError('ERR_DUMP_CORRUPT', `load: ${path} is corrupt: wrong decompressed length`, path);
+  }
+  try {
+    return { meta, value: deserialize(raw) };
+  } catch (err) {
+    throw new PersistError(
+      'ERR_DUMP_CORRUPT',
+      `load: ${path} is corrupt: the payload cannot be decoded`,
+      path,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+/** Reads only the header and metadata of a container file (cheap: no payload read). */
+export async function readContainerMeta(path: string): Promise<{ header: ContainerHeader; meta: unknown }> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const head = Buffer.alloc(Math.min(size, HEADER_BYTES));
+    await fh.read(head, 0, head.length, 0);
+    const header = parseHeader(head, size, path);
+    const meta = Buffer.alloc(header.metaBytes);
+    await fh.read(meta, 0, meta.length, HEADER_BYTES);
+    return { header, meta: checkMeta(head, meta, path) };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes `value` to `path` (created or replaced atomically: a temp file in the same folder, then a rename;
+ * the folder is created if missing). See `Compress` for `options.compress`.
+ */
+export async function dump(
+  value: unknown,
+  path: string | URL,
+  options: DumpOptions = {},
+): Promise<DumpResult> {
+  const file = toPath(path, 'dump');
+  if (typeof options !== 'object' || options === null) {
+    throw new PersistError('ERR_DUMP_OPTION', `dump: options must be an object; got ${describe(options)}`);
+  }
+  const compress = resolveCompress(options.compress, 'dump: options.compress');
+  const raw = serializeValue(value, 'dump');
+  const enc = await encodeContainer(raw, { compress, checksum: options.checksum !== false });
+  await mkdir(dirname(file), { recursive: true });
+  await writeAtomic(file, enc.parts);
+  return { path: file, bytes: enc.bytes, method: compress.method, level: compress.level };
+}
+
+/**
+ * Reads a file written by `dump`. The compression method is read from the file's header. Throws a
+ * `PersistError` for foreign, truncated, corrupt (checksum) or newer-format files. Never executes code.
+ */
+export async function load<T = unknown>(path: string | URL): Promise<T> {
+  const file = toPath(path, 'load');
+  const buf = await readWhole(file);
+  const { value } = await decodeContainer(buf, file);
+  return value as T;
+}
