@@ -1,0 +1,78 @@
+/**
+ * The one interface between `Parallel` and where tasks run. The dispatcher hands a backend batches of
+ * tasks and gets back their results or the first error; it knows nothing of threads, processes or Redis.
+ */
+import type { AnyFunction } from '../delayed.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import type { LocatedFunction } from '../locate/index.ts';
+
+/** Consecutive tasks of one run, sent to one worker together. */
+export interface BackendBatch {
+  readonly runId: number;
+  /** Input index of the first task; task `i` of the batch is input task `firstIndex + i`. */
+  readonly firstIndex: number;
+  readonly fns: readonly AnyFunction[];
+  /** Where each function lives, for backends whose workers import it (undefined for in-process backends). */
+  readonly locations: readonly (LocatedFunction | undefined)[];
+  readonly args: readonly (readonly unknown[])[];
+}
+
+export type BatchOutcome =
+  | { readonly ok: true; readonly results: unknown[] }
+  /** Task `failedAt` of the batch threw `error` (already rebuilt on this side); the ones before it completed. */
+  | { readonly ok: false; readonly failedAt: number; readonly error: unknown }
+  /** The run was cancelled; the first `completed` tasks ran, the rest were never started. */
+  | { readonly ok: 'cancelled'; readonly completed: number };
+
+export interface ParallelBackend {
+  /** Shown in verbose output: `Using backend ThreadsBackend with 8 concurrent workers.` */
+  readonly name: string;
+  /** How many batches run at once. */
+  readonly concurrency: number;
+  /** True when tasks run in the caller's thread: functions are then not located and arguments not copied. */
+  readonly inProcess: boolean;
+  /**
+   * Runs a batch. Rejects only when the batch could not run at all (an argument that cannot be sent,
+   * a worker that died); a task's own error resolves as `{ ok: false }`.
+   */
+  runBatch(batch: BackendBatch): Promise<BatchOutcome>;
+  /** Called before the first batch of a run and after its last outcome (to hold and release workers). */
+  startRun?(runId: number): void;
+  endRun?(runId: number): void;
+  /** Stops the run's tasks that have not started yet, as soon as the workers can see it. */
+  cancelRun(runId: number): void;
+  /** Releases the workers. The backend may be used again afterwards: it then starts new ones. */
+  close(): Promise<void>;
+}
+
+export interface BackendConfig {
+  /** Number of workers asked for, already resolved (`-1` has become the CPU count). */
+  readonly nJobs: number;
+}
+
+export type ParallelBackendFactory = (config: BackendConfig) => ParallelBackend;
+
+const registry = new Map<string, ParallelBackendFactory>();
+
+/** Makes a backend available by name to `new Parallel({ backend: name })`, as joblib's `register_parallel_backend`. */
+export function registerParallelBackend(name: string, factory: ParallelBackendFactory): void {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new InvalidArgumentError(
+      'registerParallelBackend(name, factory): name must be a non-empty string.',
+    );
+  }
+  if (typeof factory !== 'function') {
+    throw new InvalidArgumentError(
+      `registerParallelBackend(${JSON.stringify(name)}, factory): factory must be a function returning a ParallelBackend.`,
+    );
+  }
+  registry.set(name, factory);
+}
+
+export function backendFactory(name: string): ParallelBackendFactory | undefined {
+  return registry.get(name);
+}
+
+export function registeredBackendNames(): string[] {
+  return [...registry.keys()];
+}

@@ -1,0 +1,95 @@
+/**
+ * What the threads and processes backends share: a reusable pool per configuration, kept across
+ * `run()` calls and across `Parallel` instances (as joblib's reusable executor), replaced when the
+ * configuration changes, and shut down after a long idle time.
+ */
+import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
+import type { WorkerPool } from './pool.ts';
+
+const IDLE_SHUTDOWN_MS = 300_000;
+
+interface SharedPool {
+  readonly kind: string;
+  readonly key: string;
+  readonly pool: WorkerPool;
+  activeRuns: number;
+  retiring: boolean;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+/** The current pool of each backend kind. A different configuration retires the old one once it is idle. */
+const current = new Map<string, SharedPool>();
+
+/** Stops handing the pool to new runs; closes it now if no run uses it, else when the last one ends. */
+function retire(shared: SharedPool): Promise<void> {
+  shared.retiring = true;
+  if (shared.idleTimer) clearTimeout(shared.idleTimer);
+  if (current.get(shared.kind) === shared) current.delete(shared.kind);
+  return shared.activeRuns === 0 ? shared.pool.close() : Promise.resolve();
+}
+
+export abstract class WorkerBackend implements ParallelBackend {
+  abstract readonly name: string;
+  readonly inProcess = false;
+  private shared: SharedPool | undefined;
+  private readonly runs = new Set<number>();
+
+  constructor(readonly concurrency: number) {}
+
+  /** Backends of one kind share one current pool... */
+  protected abstract readonly poolKind: string;
+  /** ...as long as their configurations (size, options) are equal. */
+  protected abstract poolKey(): string;
+  protected abstract createPool(): WorkerPool;
+  protected abstract cancelInWorkers(pool: WorkerPool, runId: number): void;
+
+  /** The live workers' labels, for diagnostics and tests. */
+  get workerLabels(): string[] {
+    return this.shared?.pool.workerLabels ?? [];
+  }
+
+  startRun(runId: number): void {
+    const key = this.poolKey();
+    const kind = this.poolKind;
+    let shared = current.get(kind);
+    if (!shared || shared.key !== key) {
+      if (shared) void retire(shared);
+      shared = { kind, key, pool: this.createPool(), activeRuns: 0, retiring: false, idleTimer: undefined };
+      current.set(kind, shared);
+    }
+    if (shared.idleTimer) clearTimeout(shared.idleTimer);
+    shared.idleTimer = undefined;
+    shared.activeRuns++;
+    this.shared = shared;
+    this.runs.add(runId);
+  }
+
+  endRun(runId: number): void {
+    const shared = this.shared;
+    if (!shared || !this.runs.delete(runId)) return;
+    shared.activeRuns--;
+    if (shared.activeRuns > 0) return;
+    if (shared.retiring) {
+      void shared.pool.close();
+      return;
+    }
+    shared.idleTimer = setTimeout(() => void retire(shared), IDLE_SHUTDOWN_MS);
+    shared.idleTimer.unref();
+  }
+
+  runBatch(batch: BackendBatch): Promise<BatchOutcome> {
+    const shared = this.shared;
+    if (!shared) return Promise.reject(new Error('joblib-ts internal error: runBatch outside a run.'));
+    return shared.pool.submit(batch);
+  }
+
+  cancelRun(runId: number): void {
+    if (this.shared) this.cancelInWorkers(this.shared.pool, runId);
+  }
+
+  async close(): Promise<void> {
+    const shared = this.shared;
+    this.shared = undefined;
+    if (shared) await retire(shared);
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * One `run()`: reads tasks lazily from the input, groups them into batches, keeps a bounded number of
+ * batches in flight, puts results back in input order, and stops everything at the first error.
+ */
+import type { BackendBatch, BatchOutcome, ParallelBackend } from '../backends/backend.ts';
+import { type AnyFunction, isTask, type Task } from '../delayed.ts';
+import {
+  attachTaskInfo,
+  describeValue,
+  InvalidArgumentError,
+  UnsendableArgumentError,
+  WorkerCrashedError,
+} from '../errors.ts';
+import { cachedLocation, type LocatedFunction, locateFunction } from '../locate/index.ts';
+import { assertImportableByWorker } from '../main-guard.ts';
+import type { RunCounters } from '../progress/verbose.ts';
+import type { BatchSizer } from './batch-size.ts';
+
+export interface RunObserver {
+  /** After each completed batch. */
+  progress(counters: RunCounters, total: number | undefined): void;
+  /** Once, when the run settles. */
+  finish(outcome: 'done' | 'failed', counters: RunCounters): void;
+}
+
+export interface RunSpec {
+  readonly backend: ParallelBackend;
+  readonly runId: number;
+  readonly tasks: Iterable<Task> | AsyncIterable<Task>;
+  readonly sizer: BatchSizer;
+  /** Batches allowed in flight at once. */
+  readonly preDispatch: number;
+  readonly observer: RunObserver;
+}
+
+type Source = { next(): IteratorResult<unknown> | Promise<IteratorResult<unknown>>; return?(): unknown };
+
+function openSource(tasks: Iterable<Task> | AsyncIterable<Task>): Source {
+  if (tasks && typeof (tasks as Iterable<Task>)[Symbol.iterator] === 'function') {
+    return (tasks as Iterable<Task>)[Symbol.iterator]();
+  }
+  if (tasks && typeof (tasks as AsyncIterable<Task>)[Symbol.asyncIterator] === 'function') {
+    return (tasks as AsyncIterable<Task>)[Symbol.asyncIterator]();
+  }
+  throw new InvalidArgumentError(
+    `Parallel.run(tasks): tasks must be an Iterable or AsyncIterable of delayed(fn)(...args) tasks; got ${describeValue(tasks)}.`,
+  );
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T>)?.then === 'function';
+}
+
+/** Finds which argument of which task cannot be copied to a worker, after a send failed. */
+function findUnsendable(batch: BackendBatch, cause: unknown): UnsendableArgumentError | undefined {
+  for (let t = 0; t < batch.args.length; t++) {
+    const args = batch.args[t] as readonly unknown[];
+    for (let a = 0; a < args.length; a++) {
+      try {
+        structuredClone(args[a]);
+      } catch (error) {
+        const taskIndex = batch.firstIndex + t;
+        const name = batch.locations[t]?.name ?? batch.fns[t]?.name ?? 'task';
+        const reason = (error instanceof Error ? error.message : String(error)).replace(/\.+$/, '');
+        return new UnsendableArgumentError(
+          `Task ${taskIndex} (${name}): argument ${a} (${describeValue(args[a])}) cannot be sent to a worker: ${reason}. Arguments travel by structured clone: pass plain data (numbers, strings, arrays, plain objects, typed arrays, Map, Set, Date, BigInt), not functions, class instances with behaviour, or handles.`,
+          taskIndex,
+          name,
+          a,
+          { cause },
+        );
+      }
+    }
+  }
+  return undefined;
+}
+
+export function runTasks(spec: RunSpec): Promise<unknown[]> {
+  return new TaskRun(spec).promise;
+}
+
+class TaskRun implements RunCounters {
+  readonly promise: Promise<unknown[]>;
+  completedTasks = 0;
+  dispatchedTasks = 0;
+  dispatchedBatches = 0;
+  inputExhausted = false;
+
+  private readonly results: unknown[] = [];
+  private readonly source: Source;
+  private readonly knownLength: number | undefined;
+  private inFlight = 0;
+  private pumping = false;
+  private settled = false;
+  private resolve!: (results: unknown[]) => void;
+  private reject!: (error: unknown) => void;
+  private readonly checkedModules = new Set<string>();
+
+  constructor(private readonly spec: RunSpec) {
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    const { tasks } = spec;
+    this.knownLength = Array.isArray(tasks) ? tasks.length : undefined;
+    this.source = openSource(tasks);
+    spec.backend.startRun?.(spec.runId);
+    void this.pump();
+  }
+
+  /** Dispatches batches until the window is full or the input ends. Never runs twice at once. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.settled && !this.inputExhausted && this.inFlight < this.spec.preDispatch) {
+        const batch = await this.nextBatch();
+        if (this.settled) return;
+        if (batch) this.submit(batch);
+      }
+      this.finishIfDone();
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async nextBatch(): Promise<BackendBatch | undefined> {
+    const size = this.spec.sizer.size;
+    const firstIndex = this.dispatchedTasks;
+    const fns: AnyFunction[] = [];
+    const locations: (LocatedFunction | undefined)[] = [];
+    const args: (readonly unknown[])[] = [];
+    const { inProcess } = this.spec.backend;
+    while (fns.length < size) {
+      let step = this.source.next();
+      if (isPromise(step)) step = await step;
+      if (step.done) {
+        this.inputExhausted = true;
+        break;
+      }
+      const task = step.value;
+      if (!isTask(task)) {
+        throw new InvalidArgumentError(
+          `Parallel.run(tasks): item ${firstIndex + fns.length} is ${describeValue(task)}, not a task. Make each item with delayed(fn)(...args).`,
+        );
+      }
+      fns.push(task.fn);
+      args.push(task.args);
+      locations.push(inProcess ? undefined : (cachedLocation(task.fn) ?? (await this.locate(task.fn))));
+    }
+    // An array's end is known without reading past it, so the last progress message can say "finished".
+    if (this.knownLength !== undefined && firstIndex + fns.length >= this.knownLength)
+      this.inputExhausted = true;
+    if (fns.length === 0) return undefined;
+    return { runId: this.spec.runId, firstIndex, fns, locations, args };
+  }
+
+  private async locate(fn: AnyFunction): Promise<LocatedFunction> {
+    const located = await locateFunction(fn);
+    if (located.ref.kind === 'module' && !this.checkedModules.has(located.ref.url)) {
+      assertImportableByWorker(located.ref.url, located.name);
+      this.checkedModules.add(located.ref.url);
+    }
+    return located;
+  }
+
+  private submit(batch: BackendBatch): void {
+    const count = batch.fns.length;
+    this.inFlight++;
+    this.dispatchedTasks += count;
+    this.dispatchedBatches++;
+    const startedAt = performance.now();
+    let pending: Promise<BatchOutcome>;
+    try {
+      pending = this.spec.backend.runBatch(batch);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (outcome) => this.onOutcome(batch, outcome, (performance.now() - startedAt) / 1000),
+      (error) => this.onBatchError(batch, error),
+    );
+  }
+
+  private onOutcome(batch: BackendBatch, outcome: BatchOutcome, seconds: number): void {
+    this.inFlight--;
+    if (this.settled) return;
+    if (outcome.ok === true) {
+      const { results } = outcome;
+      for (let i = 0; i < results.length; i++) this.results[batch.firstIndex + i] = results[i];
+      this.completedTasks += results.length;
+      this.spec.sizer.completed(results.length, seconds);
+      this.spec.observer.progress(this, this.knownLength);
+      if (!this.finishIfDone()) void this.pump();
+      return;
+    }
+    if (outcome.ok === false) {
+      const taskIndex = batch.firstIndex + outcome.failedAt;
+      const fn = batch.fns[outcome.failedAt];
+      const functionName = batch.locations[outcome.failedAt]?.name ?? fn?.name ?? 'task';
+      this.fail(attachTaskInfo(outcome.error, { taskIndex, functionName }));
+      return;
+    }
+    // Cancelled batches only happen once the run has settled (handled above) or was cancelled by
+    // another owner of the backend; either way there is nothing left to do for this run.
+    this.fail(new Error(`joblib-ts: batch starting at task ${batch.firstIndex} was cancelled.`));
+  }
+
+  private onBatchError(batch: BackendBatch, error: unknown): void {
+    this.inFlight--;
+    if (this.settled) return;
+    this.fail(error instanceof WorkerCrashedError ? error : (findUnsendable(batch, error) ?? error));
+  }
+
+  private finishIfDone(): boolean {
+    if (this.settled || !this.inputExhausted || this.inFlight > 0) return false;
+    this.settled = true;
+    this.spec.backend.endRun?.(this.spec.runId);
+    this.spec.observer.finish('done', this);
+    this.resolve(this.results);
+    return true;
+  }
+
+  private fail(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    // Stop the tasks that have not started; the workers stay up for the next run.
+    this.spec.backend.cancelRun(this.spec.runId);
+    this.spec.backend.endRun?.(this.spec.runId);
+    try {
+      const closing = this.source.return?.();
+      if (isPromise(closing as Promise<unknown>)) (closing as Promise<unknown>).catch(() => {});
+    } catch {
+      // The input's own cleanup failing must not hide the task's error.
+    }
+    this.spec.observer.finish('failed', this);
+    this.reject(error);
+  }
+}

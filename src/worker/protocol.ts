@@ -1,0 +1,57 @@
+/**
+ * The messages between the caller and a worker (thread or child process): one definition for both
+ * sides. Functions travel as references (module URL + export path) defined once per worker.
+ */
+import type { SerializedThrown } from '../errors.ts';
+import type { FunctionRef } from '../locate/index.ts';
+
+/** Sent once, when a worker starts (thread: as workerData; process: as the first message). */
+export interface WorkerInit {
+  /** Threads only: the run-cancellation table shared with the caller (see `cancelSlot`). */
+  control?: SharedArrayBuffer;
+  /** Directory of the tsx package, to register its loader when a task module is TypeScript. */
+  tsxDirectory?: string;
+  /** Whether the caller maps stack traces through source maps (it does under tsx). */
+  sourceMaps: boolean;
+}
+
+export interface BatchMessage {
+  t: 'batch';
+  /** Batch id, unique within the pool. */
+  id: number;
+  run: number;
+  /** Function references this worker has not seen yet. */
+  defs?: [id: number, ref: FunctionRef][];
+  /** One function id for the whole batch, or one per task. */
+  fn: number | number[];
+  args: unknown[][];
+}
+
+export interface CancelMessage {
+  t: 'cancel';
+  run: number;
+}
+
+export type ToWorker = BatchMessage | CancelMessage;
+
+export type FromWorker =
+  | { t: 'done'; id: number; results: unknown[] }
+  | {
+      t: 'fail';
+      id: number;
+      /** Position in the batch of the task that failed; the tasks before it completed. */
+      at: number;
+      error: SerializedThrown;
+      /** Set when the task's module could not be imported (rather than the task throwing). */
+      importUrl?: string;
+      /** Set when the task ran but its result could not be sent back. */
+      unsendableResult?: boolean;
+    }
+  | { t: 'cancelled'; id: number; completed: number };
+
+/** Size of the cancellation table: a run is cancelled when `table[run % SIZE] === run`. */
+export const CANCEL_TABLE_SIZE = 1024;
+
+export function cancelSlot(run: number): number {
+  return run % CANCEL_TABLE_SIZE;
+}

@@ -1,0 +1,37 @@
+/** Entry of a worker thread: runs batches one after another, in the order they arrive. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { markAsWorker } from '../main-guard.ts';
+import { TaskExecutor } from './executor.ts';
+import { type BatchMessage, cancelSlot, type ToWorker, type WorkerInit } from './protocol.ts';
+
+markAsWorker();
+const init = workerData as WorkerInit;
+if (init.sourceMaps) process.setSourceMapsEnabled(true);
+const control = init.control ? new Int32Array(init.control) : undefined;
+const executor = new TaskExecutor({
+  init,
+  isCancelled: (run) => control !== undefined && Atomics.load(control, cancelSlot(run)) === run,
+});
+
+const port = parentPort!;
+const queue: BatchMessage[] = [];
+let running = false;
+
+async function drain(): Promise<void> {
+  running = true;
+  for (let message = queue.shift(); message; message = queue.shift()) {
+    const reply = await executor.runBatch(message);
+    try {
+      port.postMessage(reply);
+    } catch (error) {
+      port.postMessage(executor.unsendableResult(message, reply.t === 'done' ? reply.results : [], error));
+    }
+  }
+  running = false;
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.t !== 'batch') return;
+  queue.push(message);
+  if (!running) void drain();
+});
