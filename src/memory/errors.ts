@@ -1,0 +1,31 @@
+/** Error codes of `MemoryError`. */
+export type MemoryErrorCode =
+  /** A constructor, `cache()` or `reduceSize()` argument is not what was expected. */
+  | 'ERR_MEMORY_OPTION'
+  /** The arguments of a cached call cannot be hashed into a cache key (a function, a cycle...). */
+  | 'ERR_MEMORY_ARGS'
+  /** The result could not be written to the cache (unserializable value, disk error) with `onStoreError: 'throw'`. */
+  | 'ERR_MEMORY_STORE'
+  /** A shelved result (`callAndShelve`) is no longer in the cache, or is unreadable. */
+  | 'ERR_MEMORY_MISSING';
+
+/** Errors thrown by `Memory`, cached functions and shelved results. */
+export class MemoryError extends Error {
+  override readonly name = 'MemoryError';
+  readonly code: MemoryErrorCode;
+  constructor(code: MemoryErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Codes of the warnings emitted with `process.emitWarning(message, { type: 'CacheWarning', code })`. */
+export type CacheWarningCode =
+  | 'JOBLIB_TS_CODE_CHANGED'
+  | 'JOBLIB_TS_CORRUPT_ENTRY'
+  | 'JOBLIB_TS_STORE_FAILED'
+  | 'JOBLIB_TS_NO_NAME';
+
+export function cacheWarning(code: CacheWarningCode, message: string): void {
+  process.emitWarning(message, { type: 'CacheWarning', code });
+}
