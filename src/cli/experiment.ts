@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { cpuCount } from '../cpu.ts';
 import { createProgressReporter } from '../progress/bar.ts';
-import { fileCellCache } from './experiment/cache.ts';
+import { memoryCellCache } from './experiment/cache.ts';
 import { renderFigures } from './experiment/charts.ts';
 import { runGrid, type Timer } from './experiment/grid.ts';
 import { describeMachine } from './experiment/machine.ts';
@@ -92,7 +92,7 @@ export async function runExperiment(
     backend: options.backend,
   };
   const machine = describeMachine();
-  const cache = options.cache ? fileCellCache(join(out, 'cache')) : undefined;
+  const cache = options.cache ? memoryCellCache(join(out, 'cache')) : undefined;
   const totalCells = params.sizes.length * params.nJobsValues.length;
   stderr.write(
     `Timing ${params.sizes.length} sizes × nJobs 1..${options.maxJobs} (${totalCells} cells, ${params.tasksPerCell} convolutions each, ` +
