@@ -34,6 +34,8 @@ function startProcess(events: WorkerEvents): WorkerHandle {
     },
     terminate: async () => {
       if (child.exitCode === null && child.signalCode === null) {
+        // An unref'd child would let the event loop end before its exit event arrives.
+        child.ref();
         child.kill('SIGKILL');
         await exited;
       }

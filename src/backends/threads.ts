@@ -47,6 +47,7 @@ function startThread(events: {
     ref: () => worker.ref(),
     unref: () => worker.unref(),
     terminate: async () => {
+      worker.ref();
       await worker.terminate();
     },
   };

@@ -90,6 +90,8 @@ class TaskRun implements RunCounters {
   private readonly source: Source;
   private readonly knownLength: number | undefined;
   private inFlight = 0;
+  /** The input has ended; becomes `inputExhausted` once the batch being read is in flight. */
+  private sawEnd = false;
   private pumping = false;
   private settled = false;
   private resolve!: (results: unknown[]) => void;
@@ -117,6 +119,9 @@ class TaskRun implements RunCounters {
         const batch = await this.nextBatch();
         if (this.settled) return;
         if (batch) this.submit(batch);
+        // Only now: while the batch was being read, results may have come in, and the run must not
+        // look finished before its last batch is in flight.
+        if (this.sawEnd) this.inputExhausted = true;
       }
       this.finishIfDone();
     } catch (error) {
@@ -137,7 +142,7 @@ class TaskRun implements RunCounters {
       let step = this.source.next();
       if (isPromise(step)) step = await step;
       if (step.done) {
-        this.inputExhausted = true;
+        this.sawEnd = true;
         break;
       }
       const task = step.value;
@@ -151,8 +156,7 @@ class TaskRun implements RunCounters {
       locations.push(inProcess ? undefined : (cachedLocation(task.fn) ?? (await this.locate(task.fn))));
     }
     // An array's end is known without reading past it, so the last progress message can say "finished".
-    if (this.knownLength !== undefined && firstIndex + fns.length >= this.knownLength)
-      this.inputExhausted = true;
+    if (this.knownLength !== undefined && firstIndex + fns.length >= this.knownLength) this.sawEnd = true;
     if (fns.length === 0) return undefined;
     return { runId: this.spec.runId, firstIndex, fns, locations, args };
   }

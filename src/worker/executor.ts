@@ -8,7 +8,7 @@ import type { FunctionRef } from '../locate/index.ts';
 import { sourceHash } from '../locate/source-hash.ts';
 import { beginTaskModuleImport, endTaskModuleImport } from '../main-guard.ts';
 import type { BatchMessage, FromWorker, WorkerInit } from './protocol.ts';
-import { isTypeScriptUrl, registerTsx } from './typescript-loader.ts';
+import { isTypeScriptUrl, registerTsx, tsxActiveInThisThread } from './typescript-loader.ts';
 
 export interface ExecutorOptions {
   init: WorkerInit;
@@ -151,20 +151,21 @@ export class TaskExecutor {
     const { tsxDirectory, sourceMaps } = this.options.init;
     beginTaskModuleImport();
     try {
+      // Register before the first attempt: Node caches a failed import of a URL, so a retry would fail too.
+      if (isTypeScriptUrl(url) && tsxDirectory && !tsxActiveInThisThread()) {
+        await registerTsx(tsxDirectory);
+        if (sourceMaps) process.setSourceMapsEnabled(true);
+      }
       try {
         return (await import(url)) as Record<string, unknown>;
       } catch (error) {
-        const unknownExtension = (error as { code?: string }).code === 'ERR_UNKNOWN_FILE_EXTENSION';
-        if (!unknownExtension || !isTypeScriptUrl(url)) throw error;
-        if (!tsxDirectory) {
+        if ((error as { code?: string }).code === 'ERR_UNKNOWN_FILE_EXTENSION' && isTypeScriptUrl(url)) {
           throw new Error(
             `${url} is a TypeScript module and no TypeScript loader is available in the worker. Run the program under tsx (npm i -D tsx; npx tsx main.ts), or compile the task module to JavaScript.`,
             { cause: error },
           );
         }
-        await registerTsx(tsxDirectory);
-        if (sourceMaps) process.setSourceMapsEnabled(true);
-        return (await import(url)) as Record<string, unknown>;
+        throw error;
       }
     } catch (error) {
       throw new ImportFailure(url, error);

@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 
 const TS_EXTENSION = /\.[cm]?tsx?$/;
 
@@ -17,15 +18,8 @@ export function isTypeScriptUrl(url: string): boolean {
  * `tsx main.ts` runs), else one resolvable from `nearUrl` (the task module), else from joblib-ts itself.
  */
 export function findTsxDirectory(nearUrl?: string): string | undefined {
-  const argv = process.execArgv;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const value = arg.startsWith('--import=') ? arg.slice(9) : arg === '--import' ? (argv[i + 1] ?? '') : '';
-    const match = /^(.*[\\/]node_modules[\\/]tsx)[\\/]/.exec(
-      value.startsWith('file:') ? fileURLToPath(value) : value,
-    );
-    if (match?.[1]) return match[1];
-  }
+  const fromFlags = tsxDirectoryInExecArgv();
+  if (fromFlags) return fromFlags;
   const bases = [nearUrl, import.meta.url].filter((u): u is string => !!u && u.startsWith('file:'));
   for (const base of bases) {
     try {
@@ -34,6 +28,27 @@ export function findTsxDirectory(nearUrl?: string): string | undefined {
     } catch {
       // not resolvable from there
     }
+  }
+  return undefined;
+}
+
+/**
+ * tsx's hooks are active in a thread started with its `--import` flag only if it is a main thread:
+ * tsx declines to register in worker threads (Node 20 does not share hooks with them).
+ */
+export function tsxActiveInThisThread(): boolean {
+  return isMainThread && tsxDirectoryInExecArgv() !== undefined;
+}
+
+function tsxDirectoryInExecArgv(): string | undefined {
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const value = arg.startsWith('--import=') ? arg.slice(9) : arg === '--import' ? (argv[i + 1] ?? '') : '';
+    const match = /^(.*[\\/]node_modules[\\/]tsx)[\\/]/.exec(
+      value.startsWith('file:') ? fileURLToPath(value) : value,
+    );
+    if (match?.[1]) return match[1];
   }
   return undefined;
 }

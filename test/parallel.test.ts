@@ -1,0 +1,264 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import {
+  delayed,
+  Parallel,
+  TaskImportError,
+  UnreachableFunctionError,
+  UnsendableArgumentError,
+} from '../src/index.ts';
+import { negate } from './fixtures/cjs-tasks.cjs';
+import { triple } from './fixtures/js-tasks.mjs';
+import {
+  describeTypes,
+  echo,
+  failWhen,
+  failWithCause,
+  recordThenFail,
+  returnsFunction,
+  slowSquare,
+  square,
+  sumFloat64,
+  ValidationError,
+  whereAmI,
+} from './fixtures/tasks.ts';
+import { tempDir } from './helpers.ts';
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** A module outside the repository with a real node_modules package, imported through its exports map. */
+function makePackageProject(): string {
+  const root = tempDir('joblib-ts-pkg-');
+  const pkg = join(root, 'node_modules', 'tiny-stats');
+  mkdirSync(pkg, { recursive: true });
+  writeFileSync(
+    join(pkg, 'package.json'),
+    JSON.stringify({ name: 'tiny-stats', type: 'module', exports: { '.': './lib/index.js' } }),
+  );
+  mkdirSync(join(pkg, 'lib'));
+  writeFileSync(
+    join(pkg, 'lib', 'index.js'),
+    'export function mean(values) { return values.reduce((a, b) => a + b, 0) / values.length; }\n',
+  );
+  writeFileSync(join(root, 'use.mjs'), "export { mean } from 'tiny-stats';\n");
+  return root;
+}
+
+for (const backend of ['threads', 'processes'] as const) {
+  describe(`Parallel on ${backend}`, () => {
+    const parallel = new Parallel({ nJobs: 2, backend });
+    after(() => parallel.close());
+
+    test('returns results in input order, for sync and async functions', async () => {
+      const squares = await parallel.run(range(20).map((i) => delayed(square)(i)));
+      assert.deepEqual(
+        squares,
+        range(20).map((i) => i * i),
+      );
+      // Later tasks finish first: order must still follow the input.
+      const slow = await parallel.run([40, 5, 30, 1].map((ms, i) => delayed(slowSquare)(i, ms)));
+      assert.deepEqual(slow, [0, 1, 4, 9]);
+    });
+
+    test('runs tasks in real workers, reused across run() calls', async () => {
+      const first = await parallel.run(range(4).map(() => delayed(whereAmI)()));
+      const second = await parallel.run(range(4).map(() => delayed(whereAmI)()));
+      const here = whereAmI();
+      for (const where of [...first, ...second]) {
+        if (backend === 'threads') {
+          assert.equal(where.pid, here.pid);
+          assert.notEqual(where.threadId, here.threadId);
+        } else {
+          assert.notEqual(where.pid, here.pid);
+        }
+      }
+      const key = (w: { pid: number; threadId: number }) => `${w.pid}/${w.threadId}`;
+      const workersFirst = new Set(first.map(key));
+      for (const where of second) assert.ok(workersFirst.has(key(where)), 'second run used a new worker');
+    });
+
+    test('reaches built-ins, TypeScript, JavaScript, CommonJS and node_modules exports', async () => {
+      const project = makePackageProject();
+      const { mean } = (await import(pathToFileURL(join(project, 'use.mjs')).href)) as {
+        mean: (v: number[]) => number;
+      };
+      const { helpers } = (await import('./fixtures/cjs-tasks.cjs')) as {
+        helpers: { half(x: number): number };
+      };
+      const results = await parallel.run([
+        delayed(Math.pow)(2, 10),
+        delayed(square)(7),
+        delayed(triple)(5),
+        delayed(negate)(4),
+        delayed(helpers.half)(9),
+        delayed(mean)([1, 2, 3, 6]),
+      ]);
+      assert.deepEqual(results, [1024, 49, 15, -4, 4.5, 3]);
+    });
+
+    test('arguments and results keep their types', async () => {
+      const values = [
+        new Map([['a', 1]]),
+        new Set([1, 2]),
+        new Date(0),
+        new Float64Array([1, 2]),
+        10n,
+        'text',
+      ];
+      const kinds = await parallel.run(values.map((v) => delayed(describeTypes)(v)));
+      assert.deepEqual(kinds, ['Map(1)', 'Set(2)', 'Date', 'Float64Array', 'bigint', 'string']);
+      const nested = {
+        when: new Date(5),
+        data: new Float64Array([0.5]),
+        tags: new Set(['x']),
+        big: 2n ** 70n,
+      };
+      const [back] = await parallel.run([delayed(echo)(nested)]);
+      assert.deepEqual(back, nested);
+      assert.ok(back?.data instanceof Float64Array);
+      const [total] = await parallel.run([delayed(sumFloat64)(new Float64Array([1.5, 2.5]))]);
+      assert.equal(total, 4);
+    });
+
+    test('accepts generators and async iterables, read lazily', async () => {
+      function* tasks() {
+        for (let i = 0; i < 10; i++) yield delayed(square)(i);
+      }
+      assert.deepEqual(
+        await parallel.run(tasks()),
+        range(10).map((i) => i * i),
+      );
+      async function* asyncTasks() {
+        for (let i = 0; i < 5; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          yield delayed(square)(i);
+        }
+      }
+      assert.deepEqual(await parallel.run(asyncTasks()), [0, 1, 4, 9, 16]);
+      assert.deepEqual(await parallel.run([]), []);
+    });
+
+    test('refuses a closure before running anything, naming the function, file, line and fix', async () => {
+      const offset = 10;
+      const addOffset = (x: number) => x + offset;
+      await assert.rejects(parallel.run([delayed(addOffset)(1)]), (error: unknown) => {
+        assert.ok(error instanceof UnreachableFunctionError);
+        assert.match(error.message, /addOffset/);
+        assert.match(error.message, /parallel\.test\.ts:\d+:\d+/);
+        assert.match(error.message, /not exported at the top level/);
+        assert.match(error.message, /export function addOffset/);
+        return true;
+      });
+      class Scaler {
+        scale(x: number) {
+          return x * 2;
+        }
+      }
+      await assert.rejects(parallel.run([delayed(new Scaler().scale)(1)]), UnreachableFunctionError);
+      await assert.rejects(parallel.run([delayed(square.bind(null))(1)]), /bound function/);
+    });
+
+    test('refuses an argument that cannot be sent, naming the task and the argument', async () => {
+      const tasks = [delayed(echo)(1), delayed(echo)(2), delayed(echo)(() => 3)];
+      await assert.rejects(parallel.run(tasks), (error: unknown) => {
+        assert.ok(error instanceof UnsendableArgumentError);
+        assert.equal(error.taskIndex, 2);
+        assert.equal(error.argumentIndex, 0);
+        assert.match(error.message, /^Task 2 \(echo\): argument 0/);
+        return true;
+      });
+      await assert.rejects(
+        parallel.run([delayed(returnsFunction)()]),
+        /result of this task cannot be sent back/,
+      );
+    });
+
+    test('rethrows the first error with its class, message, fields, cause, stack, index and function', async () => {
+      await assert.rejects(parallel.run(range(6).map((i) => delayed(failWhen)(i, 4))), (error: unknown) => {
+        assert.ok(error instanceof ValidationError, 'the real class, exported by the task module');
+        assert.equal(error.name, 'ValidationError');
+        assert.equal(error.message, 'value 4 is not allowed');
+        assert.equal(error.code, 'E_BAD_VALUE');
+        assert.deepEqual(error.details, { field: 'x' });
+        const info = error as unknown as { taskIndex: number; functionName: string };
+        assert.equal(info.taskIndex, 4);
+        assert.equal(info.functionName, 'failWhen');
+        // The worker-side stack, pointing at the TypeScript source line of the throw.
+        const source = readFileSync(new URL('./fixtures/tasks.ts', import.meta.url), 'utf8').split('\n');
+        const line = source.findIndex((l) => l.includes('throw new ValidationError')) + 1;
+        assert.match(error.stack ?? '', new RegExp(`fixtures/tasks\\.ts:${line}:`));
+        return true;
+      });
+      await assert.rejects(parallel.run([delayed(failWithCause)(1)]), (error: unknown) => {
+        assert.ok(error instanceof TypeError);
+        assert.equal(error.message, 'outer failure for 1');
+        assert.ok(error.cause instanceof RangeError);
+        assert.equal((error.cause as Error).message, 'inner cause');
+        return true;
+      });
+    });
+
+    test('starts no further tasks after an error, and the pool stays usable', async () => {
+      const dir = tempDir();
+      const log = join(dir, 'started.txt');
+      writeFileSync(log, '');
+      const tasks = range(40).map((i) => delayed(recordThenFail)(log, i, 3, 40));
+      const p = new Parallel({ nJobs: 2, backend, batchSize: 1 });
+      await assert.rejects(p.run(tasks), /task 3 failed on purpose/);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = readFileSync(log, 'utf8').trim().split('\n').map(Number);
+      assert.ok(started.includes(3));
+      // At most the pre-dispatch window (2 * nJobs batches of 1) can have been handed out with task 3.
+      assert.ok(started.length <= 3 + 1 + 4, `started ${started.length} tasks: ${started.join(',')}`);
+      assert.deepEqual(await p.run(range(3).map((i) => delayed(square)(i))), [0, 1, 4]);
+      await p.close();
+    });
+
+    test('reports a module that fails to import', async () => {
+      const dir = tempDir();
+      const file = join(dir, 'broken.mjs');
+      writeFileSync(file, 'export function work(x) { return x; }\n');
+      const { work } = (await import(pathToFileURL(file).href)) as { work: (x: number) => number };
+      // The worker imports the file afresh: make it throw there.
+      writeFileSync(file, "throw new Error('module exploded');\nexport function work(x) { return x; }\n");
+      await assert.rejects(parallel.run([delayed(work)(1)]), (error: unknown) => {
+        assert.ok(error instanceof TaskImportError);
+        assert.match(error.message, /broken\.mjs/);
+        assert.match(error.message, /module exploded/);
+        return true;
+      });
+    });
+  });
+}
+
+describe('Parallel in-process', () => {
+  test('nJobs 1 and the sequential backend run in this thread, any function', async () => {
+    const offset = 1;
+    const closure = (x: number) => x + offset;
+    assert.deepEqual(await new Parallel().run(range(5).map((i) => delayed(closure)(i))), [1, 2, 3, 4, 5]);
+    const seq = new Parallel({ nJobs: 4, backend: 'sequential' });
+    const where = await seq.run([delayed(whereAmI)()]);
+    assert.deepEqual(where, [whereAmI()]);
+    await assert.rejects(seq.run(range(3).map((i) => delayed(failWhen)(i, 1))), (error: unknown) => {
+      assert.ok(error instanceof ValidationError);
+      assert.equal((error as unknown as { taskIndex: number }).taskIndex, 1);
+      return true;
+    });
+  });
+
+  test('await using closes the workers; the next Parallel starts new ones', async () => {
+    const key = (w: { threadId: number }) => w.threadId;
+    let before: number[];
+    {
+      await using p = new Parallel({ nJobs: 2 });
+      before = (await p.run(range(4).map(() => delayed(whereAmI)()))).map(key);
+    }
+    const p2 = new Parallel({ nJobs: 2 });
+    const afterClose = (await p2.run(range(4).map(() => delayed(whereAmI)()))).map(key);
+    await p2.close();
+    for (const id of afterClose) assert.ok(!before.includes(id), `thread ${id} survived close()`);
+  });
+});
