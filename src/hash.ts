@@ -528,6 +528,9 @@ export function hashBytes(bytes: Uint8Array | string): string {
   return hex128(xxh64x2(bytes));
 }
 
+/** Seed of the dump format's XXH64 checksums. */
+export const CHECKSUM_SEED = SEED_A;
+
 /** 64-bit XXH64 checksum of raw bytes (used by the dump format). */
 export function checksum64(bytes: Uint8Array): bigint {
   return xxh64(bytes, SEED_A);

@@ -23,15 +23,28 @@
  * | 48 | 8 | XXH64 of bytes 0..47 followed by the metadata |
  * | 56 | 8 | reserved (0) |
  * | 64 | n | metadata, then the payload |
+ *
+ * The (uncompressed) payload keeps typed arrays out of the V8 stream, 8-byte aligned, so `dump` writes them
+ * straight from the caller's memory and `load` returns views over the file buffer without copying:
+ *
+ * | offset | size | field |
+ * |---|---|---|
+ * | 0  | 8 | V8 stream length `s` |
+ * | 8  | 4 | typed-array block count `k` |
+ * | 12 | 4 | reserved (0) |
+ * | 16 | 16·k | per block: offset from payload start, byte length (u64 each) |
+ * | …  | s | `v8.Serializer` stream; each typed array or DataView is a host object: type code, block index |
+ * | …  | … | the blocks, each starting at a multiple of 8 |
  */
 import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deserialize, serialize } from 'node:v8';
+import { DefaultDeserializer, DefaultSerializer } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
-import { checksum64 } from './hash.ts';
+import { Xxh64 } from '@node-rs/xxhash';
+import { CHECKSUM_SEED, checksum64 } from './hash.ts';
 
 export type CompressMethod = 'gzip' | 'deflate' | 'brotli' | 'zstd';
 
@@ -228,10 +241,85 @@ export function toPath(path: unknown, fn: string): string {
   );
 }
 
-/** Serializes `value` with V8, turning DataCloneError into a PersistError that names the problem. */
-export function serializeValue(value: unknown, what: string): Buffer {
+type ViewCtor = {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView;
+  BYTES_PER_ELEMENT?: number;
+};
+const VIEW_TYPES: [string, ViewCtor][] = [
+  ['Int8Array', Int8Array],
+  ['Uint8Array', Uint8Array],
+  ['Uint8ClampedArray', Uint8ClampedArray],
+  ['Int16Array', Int16Array],
+  ['Uint16Array', Uint16Array],
+  ['Int32Array', Int32Array],
+  ['Uint32Array', Uint32Array],
+  ['Float32Array', Float32Array],
+  ['Float64Array', Float64Array],
+  ['BigInt64Array', BigInt64Array],
+  ['BigUint64Array', BigUint64Array],
+  ['DataView', DataView as unknown as ViewCtor],
+  ['Buffer', Buffer as unknown as ViewCtor],
+];
+const VIEW_CODE = new Map(VIEW_TYPES.map(([name], i) => [name, i]));
+const CODE_BUFFER = VIEW_CODE.get('Buffer') ?? 0;
+
+class BlockSerializer extends DefaultSerializer {
+  readonly blocks: Uint8Array[] = [];
+  _writeHostObject(view: ArrayBufferView): void {
+    const code = Buffer.isBuffer(view)
+      ? CODE_BUFFER
+      : VIEW_CODE.get(Object.prototype.toString.call(view).slice(8, -1));
+    if (code === undefined) throw new TypeError(`${Object.prototype.toString.call(view)} cannot be stored`);
+    this.writeUint32(code);
+    this.writeUint32(this.blocks.length);
+    this.blocks.push(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  }
+}
+
+class BlockDeserializer extends DefaultDeserializer {
+  constructor(
+    stream: Buffer,
+    private readonly payload: Buffer,
+    private readonly table: { offset: number; length: number }[],
+  ) {
+    super(stream);
+  }
+  _readHostObject(): ArrayBufferView {
+    const code = this.readUint32();
+    const index = this.readUint32();
+    const ctor = VIEW_TYPES[code]?.[1];
+    const block = this.table[index];
+    if (ctor === undefined || block === undefined) throw new TypeError('bad typed-array reference');
+    const bpe = ctor.BYTES_PER_ELEMENT ?? 1;
+    const at = this.payload.byteOffset + block.offset;
+    if (at % bpe === 0)
+      return new ctor(
+        this.payload.buffer,
+        at,
+        ctor === (DataView as unknown) ? block.length : block.length / bpe,
+      );
+    const copy = new Uint8Array(block.length);
+    copy.set(this.payload.subarray(block.offset, block.offset + block.length));
+    return new ctor(copy.buffer, 0, ctor === (DataView as unknown) ? block.length : block.length / bpe);
+  }
+}
+
+const ZEROS = new Uint8Array(8);
+
+/** A serialized value: the parts of the payload, in order (typed-array contents are not copied). */
+export interface RawPayload {
+  parts: Uint8Array[];
+  length: number;
+}
+
+/** Serializes `value`, turning DataCloneError into a PersistError that names the problem. */
+export function serializeValue(value: unknown, what: string): RawPayload {
+  const ser = new BlockSerializer();
+  let stream: Buffer;
   try {
-    return serialize(value);
+    ser.writeHeader();
+    ser.writeValue(value);
+    stream = ser.releaseBuffer();
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new PersistError(
@@ -242,6 +330,50 @@ export function serializeValue(value: unknown, what: string): Buffer {
       { cause: err },
     );
   }
+  const k = ser.blocks.length;
+  const head = Buffer.alloc(16 + 16 * k);
+  head.writeBigUInt64LE(BigInt(stream.byteLength), 0);
+  head.writeUInt32LE(k, 8);
+  const parts: Uint8Array[] = [head, stream];
+  let offset = head.length + stream.byteLength;
+  for (const [i, block] of ser.blocks.entries()) {
+    const pad = (8 - (offset % 8)) % 8;
+    if (pad > 0) parts.push(ZEROS.subarray(0, pad));
+    offset += pad;
+    head.writeBigUInt64LE(BigInt(offset), 16 + 16 * i);
+    head.writeBigUInt64LE(BigInt(block.byteLength), 24 + 16 * i);
+    parts.push(block);
+    offset += block.byteLength;
+  }
+  return { parts, length: offset };
+}
+
+/** Decodes a payload made by `serializeValue`; typed arrays are views over `payload` when aligned. */
+function deserializePayload(payload: Buffer): unknown {
+  const streamLength = Number(payload.readBigUInt64LE(0));
+  const k = payload.readUInt32LE(8);
+  const table: { offset: number; length: number }[] = [];
+  for (let i = 0; i < k; i++) {
+    const offset = Number(payload.readBigUInt64LE(16 + 16 * i));
+    const length = Number(payload.readBigUInt64LE(24 + 16 * i));
+    if (offset + length > payload.byteLength) throw new RangeError('typed-array block out of range');
+    table.push({ offset, length });
+  }
+  const streamStart = 16 + 16 * k;
+  if (streamStart + streamLength > payload.byteLength) throw new RangeError('stream out of range');
+  const des = new BlockDeserializer(
+    payload.subarray(streamStart, streamStart + streamLength),
+    payload,
+    table,
+  );
+  des.readHeader();
+  return des.readValue();
+}
+
+function checksumParts(parts: Uint8Array[]): bigint {
+  const h = new Xxh64(CHECKSUM_SEED);
+  for (const p of parts) h.update(p);
+  return h.digest();
 }
 
 export interface Encoded {
@@ -253,11 +385,13 @@ export interface Encoded {
 
 /** Builds the container for an already-serialized payload. */
 export async function encodeContainer(
-  raw: Uint8Array,
+  raw: RawPayload,
   options: { compress?: ResolvedCompress; meta?: unknown; checksum?: boolean },
 ): Promise<Encoded> {
   const c = options.compress ?? { method: 'none', level: 0 };
-  const stored = await compressBytes(raw, c);
+  const stored: Uint8Array[] =
+    c.method === 'none' ? raw.parts : [await compressBytes(Buffer.concat(raw.parts, raw.length), c)];
+  const storedLength = stored.reduce((n, p) => n + p.byteLength, 0);
   let meta: Buffer = Buffer.alloc(0);
   if (options.meta !== undefined) {
     const json = JSON.stringify(options.meta);
@@ -273,14 +407,14 @@ export async function encodeContainer(
   header.writeUInt8(METHODS.indexOf(c.method), 10);
   header.writeUInt8(c.level, 11);
   header.writeUInt32LE(useChecksum ? FLAG_CHECKSUM : 0, 12);
-  header.writeBigUInt64LE(BigInt(stored.byteLength), 16);
-  header.writeBigUInt64LE(BigInt(raw.byteLength), 24);
+  header.writeBigUInt64LE(BigInt(storedLength), 16);
+  header.writeBigUInt64LE(BigInt(raw.length), 24);
   header.writeUInt32LE(meta.length, 32);
-  if (useChecksum) header.writeBigUInt64LE(checksum64(stored), 40);
+  if (useChecksum) header.writeBigUInt64LE(checksumParts(stored), 40);
   header.writeBigUInt64LE(checksum64(Buffer.concat([header.subarray(0, 48), meta])), 48);
   return {
-    parts: [header, meta, stored],
-    bytes: HEADER_BYTES + meta.length + stored.byteLength,
+    parts: [header, meta, ...stored],
+    bytes: HEADER_BYTES + meta.length + storedLength,
     compress: c,
   };
 }
@@ -471,7 +605,7 @@ export async function decodeContainer(buf: Buffer, path: string): Promise<{ meta
     throw new PersistError('ERR_DUMP_CORRUPT', `load: ${path} is corrupt: wrong decompressed length`, path);
   }
   try {
-    return { meta, value: deserialize(raw) };
+    return { meta, value: deserializePayload(raw) };
   } catch (err) {
     throw new PersistError(
       'ERR_DUMP_CORRUPT',

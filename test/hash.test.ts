@@ -57,8 +57,9 @@ describe('hash', () => {
   it('gives equal hashes only to deep-strict-equal values', () => {
     fc.assert(
       fc.property(jsonish, jsonish, (a, b) => {
-        if (hash(a) === hash(b)) assert.ok(isDeepStrictEqual(a, b));
-        else assert.ok(!isDeepStrictEqual(a, b));
+        // structuredClone maps null-prototype objects to plain ones: hash() treats them alike on purpose.
+        const same = isDeepStrictEqual(structuredClone(a), structuredClone(b));
+        assert.equal(hash(a) === hash(b), same);
       }),
       { numRuns: 500 },
     );

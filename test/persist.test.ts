@@ -22,6 +22,10 @@ function sample() {
     i32: new Int32Array([1, -2, 3]),
     u8: new Uint8Array([0, 255]),
     big: new BigInt64Array([1n, -(2n ** 60n)]),
+    odd: new Uint8Array([1, 2, 3]),
+    sub: new Float32Array([1, 2, 3, 4]).subarray(1, 3),
+    dv: new DataView(new Uint8Array([9, 8, 7]).buffer),
+    buf: Buffer.from('héllo'),
     map: new Map<unknown, unknown>([
       ['a', 1],
       [2, new Set(['x', 'y'])],
@@ -61,6 +65,9 @@ describe('dump / load', () => {
       assert.deepStrictEqual(back, value);
       assert.ok(back.again === back.nested, 'shared references survive');
       assert.ok(back.f64 instanceof Float64Array);
+      assert.ok(Buffer.isBuffer(back.buf));
+      assert.equal(back.dv.getUint8(2), 7);
+      assert.deepStrictEqual([...back.sub], [2, 3]);
       assert.ok(Object.is(back.negZero, -0));
     });
   }
