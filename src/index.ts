@@ -20,7 +20,23 @@ export {
   UnsendableArgumentError,
   WorkerCrashedError,
 } from './errors.ts';
+export type { HashAlgorithm, HashErrorCode, HashOptions } from './hash.ts';
+export { HashError, hash } from './hash.ts';
 export type { FunctionRef, LocatedFunction } from './locate/index.ts';
 export { isMainProgram } from './main-guard.ts';
+export type {
+  CachedFunction,
+  CacheOptions,
+  CacheWarningCode,
+  EntryMetadata,
+  MemoryErrorCode,
+  MemoryOptions,
+  ReduceSizeOptions,
+  ReduceSizeResult,
+  ShelvedResult,
+} from './memory/index.ts';
+export { CachedResult, expiresAfter, Memory, MemoryError } from './memory/index.ts';
 export type { BuiltinBackendName, ParallelOptions, RunResults } from './parallel.ts';
 export { Parallel } from './parallel.ts';
+export type { Compress, CompressMethod, DumpOptions, DumpResult, PersistErrorCode } from './persist.ts';
+export { dump, load, PersistError, zstdAvailable } from './persist.ts';

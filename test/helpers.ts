@@ -58,29 +58,7 @@ export function runProgram(
 /** Runs a TypeScript program with tsx, as a user would (`npx tsx main.ts`). */
 export function runTsx(
   file: string,
-  options: { cwd?: string; timeoutMs?: number } = {},
+  options: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ProgramResult> {
   return runProgram(process.execPath, [join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), file], options);
-}
-
-/** Captures what is written to stderr and stdout while `fn` runs. */
-export async function captureOutput(fn: () => Promise<unknown>): Promise<{ stderr: string; stdout: string }> {
-  const original = { err: process.stderr.write, out: process.stdout.write };
-  let stderr = '';
-  let stdout = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  }) as typeof process.stderr.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await fn();
-  } finally {
-    process.stderr.write = original.err;
-    process.stdout.write = original.out;
-  }
-  return { stderr, stdout };
 }

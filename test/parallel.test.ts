@@ -13,6 +13,7 @@ import {
 import { negate } from './fixtures/cjs-tasks.cjs';
 import { triple } from './fixtures/js-tasks.mjs';
 import {
+  addTen,
   describeTypes,
   echo,
   failWhen,
@@ -159,6 +160,10 @@ for (const backend of ['threads', 'processes'] as const) {
       }
       await assert.rejects(parallel.run([delayed(new Scaler().scale)(1)]), UnreachableFunctionError);
       await assert.rejects(parallel.run([delayed(square.bind(null))(1)]), /bound function/);
+    });
+
+    test('reaches a function made by a factory and exported as a constant', async () => {
+      assert.deepEqual(await parallel.run([delayed(addTen)(1), delayed(addTen)(5)]), [11, 15]);
     });
 
     test('refuses an argument that cannot be sent, naming the task and the argument', async () => {

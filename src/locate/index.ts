@@ -7,7 +7,7 @@ import { builtinModules, findSourceMap } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AnyFunction } from '../delayed.ts';
 import { UnreachableFunctionError } from '../errors.ts';
-import { type CodeLocation, inspectFunction, scriptSource } from './inspector.ts';
+import { type CodeLocation, inspectFunction, loadedFileUrls, scriptSource } from './inspector.ts';
 import { sourceHash } from './source-hash.ts';
 
 /** How a worker reaches a function: import `url` and walk `path` from the module namespace. */
@@ -60,10 +60,28 @@ async function find(fn: AnyFunction): Promise<LocatedFunction | undefined> {
   const url = location.url.startsWith('/') ? pathToFileURL(location.url).href : location.url;
   const namespace = await loadedNamespace(url);
   if (namespace === 'evaluating') return findInEvaluatingModule(fn, url, location);
-  if (!namespace) return undefined;
-  const path = findExport(namespace, fn);
-  if (!path) return undefined;
-  return { ref: { kind: 'module', url, path }, name: displayName(path, fn), namespace };
+  const path = namespace ? findExport(namespace, fn) : undefined;
+  if (namespace && path)
+    return { ref: { kind: 'module', url, path }, name: displayName(path, fn), namespace };
+  return findInOtherModules(fn, url);
+}
+
+/**
+ * A function made by a factory in one module and exported by another (`export const cachedSquare =
+ * memory.cache(square)`) is defined where the factory is: search the exports of every loaded module.
+ */
+async function findInOtherModules(
+  fn: AnyFunction,
+  definingUrl: string,
+): Promise<LocatedFunction | undefined> {
+  for (const url of loadedFileUrls()) {
+    if (url === definingUrl || url.includes('/node_modules/')) continue;
+    const namespace = await loadedNamespace(url);
+    if (!namespace || namespace === 'evaluating') continue;
+    const path = findExport(namespace, fn);
+    if (path) return { ref: { kind: 'module', url, path }, name: displayName(path, fn), namespace };
+  }
+  return undefined;
 }
 
 const EVALUATING_WAIT_MS = 50;

@@ -108,3 +108,12 @@ export function scriptSource(scriptId: string): string | undefined {
     post('Debugger.disable');
   }
 }
+
+/** URLs of every file module loaded so far in this thread (refreshed from the debugger). */
+export function loadedFileUrls(): string[] {
+  post('Debugger.enable');
+  post('Debugger.disable');
+  const urls = new Set<string>();
+  for (const url of scriptUrls.values()) if (url.startsWith('file:')) urls.add(url);
+  return [...urls];
+}

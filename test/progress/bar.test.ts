@@ -101,7 +101,10 @@ describe('progress bar on a TTY', () => {
     const { screen, frames } = replay(tty.output);
     const last = frames.at(-1);
     assert.ok(last, 'the bar drew at least one frame');
-    assert.match(last, /^Parallel \|\u2588+\| 100% 8\/8 \| (?:[\d.]+|-) tasks\/s \| elapsed [\d.]+s \| ETA 0\.0s$/);
+    assert.match(
+      last,
+      /^Parallel \|\u2588+\| 100% 8\/8 \| (?:[\d.]+|-) tasks\/s \| elapsed [\d.]+s \| ETA 0\.0s$/,
+    );
     assert.ok(
       frames.every((f) => f.length <= 100),
       'every frame fits the terminal width',
