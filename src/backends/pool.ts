@@ -147,16 +147,16 @@ export class WorkerPool {
   }
 
   private startWorker(): PooledWorker {
+    const events: WorkerEvents = {
+      message: (message) => this.onMessage(worker, message),
+      exit: (code, signal, error) => this.onExit(worker, code, signal, error),
+    };
     const worker: PooledWorker = {
-      handle: undefined as unknown as WorkerHandle,
+      handle: this.spawn(events),
       outstanding: [],
       knownFunctions: new Set(),
       alive: true,
     };
-    (worker as { handle: WorkerHandle }).handle = this.spawn({
-      message: (message) => this.onMessage(worker, message),
-      exit: (code, signal, error) => this.onExit(worker, code, signal, error),
-    });
     worker.handle.unref();
     this.workers.push(worker);
     return worker;

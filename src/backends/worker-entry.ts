@@ -3,7 +3,7 @@
  * itself runs from its TypeScript sources (its own tests, under tsx), the entry is TypeScript too and
  * the worker must load tsx before it.
  */
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { findTsxDirectory, isTypeScriptUrl } from '../worker/typescript-loader.ts';
 
 const extension = isTypeScriptUrl(import.meta.url) ? '.ts' : '.js';
@@ -22,7 +22,7 @@ let tsx: string | undefined | null = null;
 
 /** The tsx installation workers should use for TypeScript task modules (found once). */
 export function tsxDirectory(): string | undefined {
-  if (tsx === null) tsx = findTsxDirectory(process.argv[1] ? `file://${process.argv[1]}` : undefined);
+  if (tsx === null) tsx = findTsxDirectory(process.argv[1] ? pathToFileURL(process.argv[1]).href : undefined);
   return tsx;
 }
 

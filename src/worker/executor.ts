@@ -78,7 +78,10 @@ export class TaskExecutor {
           importUrl: thrown.url,
         };
       }
-      return { t: 'fail', id, at: i, error: serializeThrown(thrown, canClone) };
+      const error = serializeThrown(thrown, canClone);
+      if (error.kind === 'error' && error.error.stack)
+        error.error.stack = withoutOurFrames(error.error.stack);
+      return { t: 'fail', id, at: i, error };
     }
     return { t: 'done', id, results };
   }
@@ -173,6 +176,16 @@ export class TaskExecutor {
       endTaskModuleImport();
     }
   }
+}
+
+/** The stack as the user wrote it: frames of joblib-ts's own worker loop say nothing about their code. */
+function withoutOurFrames(stack: string): string {
+  return stack
+    .split('\n')
+    .filter(
+      (line) => !/[\\/](src|dist)[\\/]worker[\\/](executor|thread-entry|process-entry)\.[jt]s:/.test(line),
+    )
+    .join('\n');
 }
 
 function walk(root: unknown, path: readonly string[]): unknown {
