@@ -11,7 +11,7 @@ import { createProgressReporter } from '../progress/bar.ts';
 import { memoryCellCache } from './experiment/cache.ts';
 import { renderFigures } from './experiment/charts.ts';
 import { runGrid, type Timer } from './experiment/grid.ts';
-import { describeMachine } from './experiment/machine.ts';
+import { busyWarning, describeMachine } from './experiment/machine.ts';
 import { conclusion, toCsv, toHtml, toJson } from './experiment/report.ts';
 import { BACKENDS, type BackendName, type ExperimentResult, type GridParams } from './experiment/types.ts';
 
@@ -98,6 +98,8 @@ export async function runExperiment(
     `Timing ${params.sizes.length} sizes × nJobs 1..${options.maxJobs} (${totalCells} cells, ${params.tasksPerCell} convolutions each, ` +
       `${params.repeats} repeat${params.repeats === 1 ? '' : 's'}, ${params.backend} backend) on ${machine.description}\n`,
   );
+  const busy = busyWarning(machine);
+  if (busy) stderr.write(`${busy}\n`);
   const started = performance.now();
   const date = new Date().toISOString();
   const timer = io.timer ?? (await import('./experiment/measure.ts')).createParallelTimer();

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 import { svgSize } from '../../src/cli/experiment/charts.ts';
 import { median, runGrid, type Timer } from '../../src/cli/experiment/grid.ts';
+import { busyWarning, describeMachine } from '../../src/cli/experiment/machine.ts';
 import { CSV_COLUMNS } from '../../src/cli/experiment/report.ts';
 import { parseSizes, runExperiment } from '../../src/cli/experiment.ts';
 
@@ -255,6 +256,12 @@ describe('experiment with a fake timer', () => {
     );
     assert.deepEqual(outcomes, ['failed']);
     assert.equal(timer.closed, 1);
+  });
+
+  it('warns when the load average says other programs keep the CPUs busy', () => {
+    const machine = { ...describeMachine(), usableCpus: 2 };
+    assert.equal(busyWarning({ ...machine, loadAverage: 0.4 }), undefined);
+    assert.match(busyWarning({ ...machine, loadAverage: 3.5 }) ?? '', /busy \(load average 3\.5 on 2 CPUs\)/);
   });
 
   it('parses sizes as lists and inclusive ranges', () => {

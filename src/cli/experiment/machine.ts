@@ -1,4 +1,4 @@
-import { arch, cpus, hostname, platform, release, totalmem } from 'node:os';
+import { arch, cpus, hostname, loadavg, platform, release, totalmem } from 'node:os';
 import { cpuCount } from '../../cpu.ts';
 import type { MachineInfo } from './types.ts';
 
@@ -24,5 +24,15 @@ export function describeMachine(): MachineInfo {
     osRelease: release(),
     node: process.version,
     hostname: hostname(),
+    loadAverage: loadavg()[0] ?? 0,
   };
+}
+
+/** A warning when other work keeps the CPUs busy enough to skew the timings; undefined otherwise. */
+export function busyWarning(machine: MachineInfo): string | undefined {
+  if (machine.loadAverage <= machine.usableCpus / 2) return undefined;
+  return (
+    `warning: the machine is busy (load average ${machine.loadAverage.toFixed(1)} on ${machine.usableCpus} CPUs); ` +
+    'the timings will be noisy, and more workers may look faster only because they win more CPU time from other programs.'
+  );
 }

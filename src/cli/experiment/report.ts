@@ -16,6 +16,7 @@ export const CSV_COLUMNS = [
   'cpuModel',
   'node',
   'platform',
+  'loadAverage',
 ] as const;
 
 function csvField(value: string | number): string {
@@ -42,6 +43,7 @@ export function toCsv(result: ExperimentResult): string {
       machine.cpuModel,
       machine.node,
       `${machine.platform}-${machine.arch}`,
+      machine.loadAverage.toFixed(2),
     ];
     lines.push(row.map(csvField).join(','));
   }
@@ -162,7 +164,7 @@ ${params.tasksPerCell} convolutions of two random arrays of the given size, run 
 nJobs workers (${escapeHtml(params.backend)} backend), median of ${params.repeats} run${params.repeats === 1 ? '' : 's'}.</p>
 <dl>
 <dt>Machine</dt><dd>${escapeHtml(machine.description)}</dd>
-<dt>Host</dt><dd>${escapeHtml(machine.hostname)}, ${escapeHtml(machine.osRelease)}</dd>
+<dt>Host</dt><dd>${escapeHtml(machine.hostname)}, ${escapeHtml(machine.osRelease)}, load average ${machine.loadAverage.toFixed(2)} at the start</dd>
 <dt>Date</dt><dd>${escapeHtml(result.date)} (the whole run took ${result.totalSeconds.toFixed(1)} s)</dd>
 <dt>Data</dt><dd><a href="times.csv">times.csv</a>, <a href="times.json">times.json</a></dd>
 </dl>

@@ -40,6 +40,11 @@ export interface MachineInfo {
   osRelease: string;
   node: string;
   hostname: string;
+  /**
+   * The 1-minute load average when the grid started (0 where the OS has none). Timings taken while other
+   * programs keep the CPUs busy are noisy, and can even show more speedup than there are CPUs.
+   */
+  loadAverage: number;
 }
 
 export interface ExperimentResult {
