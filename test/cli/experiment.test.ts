@@ -88,7 +88,7 @@ describe('joblib-ts experiment --quick (real Parallel, end to end)', () => {
     assert.equal(rows.length, 8);
     assert.deepEqual(
       rows.map((r) => `${r.size}/${r.nJobs}`),
-      ['5000/1', '10000/1', '15000/1', '20000/1', '5000/2', '10000/2', '15000/2', '20000/2'],
+      ['5000/1', '5000/2', '10000/1', '10000/2', '15000/1', '15000/2', '20000/1', '20000/2'],
     );
     for (const r of rows) {
       const seconds = Number(r.seconds);
@@ -217,7 +217,7 @@ describe('experiment with a fake timer', () => {
     }
   });
 
-  it('runs the grid in the seed order and reports progress per cell', async () => {
+  it('runs the grid size by size, nJobs 1..max within a size, and reports progress per cell', async () => {
     const updates: string[] = [];
     const cells = await runGrid(
       { sizes: [10, 20], nJobsValues: [1, 2], tasksPerCell: 2, repeats: 3, backend: 'sequential' },
@@ -233,8 +233,8 @@ describe('experiment with a fake timer', () => {
       cells.map((c) => [c.size, c.nJobs]),
       [
         [10, 1],
-        [20, 1],
         [10, 2],
+        [20, 1],
         [20, 2],
       ],
     );

@@ -46,6 +46,8 @@ const CONFIG = {
     subtitleColor: '#555',
   },
   axis: { labelFontSize: 12, titleFontSize: 13, titlePadding: 8, gridColor: '#e6e6e6', domainColor: '#888' },
+  // The same room for every y axis, so that the panels of the 2×2 grid line up whatever their labels.
+  axisY: { minExtent: 44 },
   legend: { labelFontSize: 12, titleFontSize: 13, symbolSize: 120, symbolStrokeWidth: 3 },
   header: { labelFontSize: 13, labelFontWeight: 'bold', titleFontSize: 13 },
   line: { strokeWidth: 2.5 },

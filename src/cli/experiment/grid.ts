@@ -50,7 +50,11 @@ export interface RunGridOptions {
   progress?: ProgressReporter;
 }
 
-/** Runs the grid in the seed's order (nJobs outer, size inner) and returns one cell per pair. */
+/**
+ * Runs the grid and returns one cell per pair, size by size and nJobs 1..max within a size (the seed
+ * loops the other way round). Timing all nJobs of one size within seconds of each other means that a
+ * change in what else the machine is doing shifts the whole row rather than distorting the speedups.
+ */
 export async function runGrid(params: GridParams, options: RunGridOptions): Promise<Cell[]> {
   const { timer, cache, progress } = options;
   // Set by the real measurement only, so a result that comes back without it came from the cache.
@@ -66,8 +70,8 @@ export async function runGrid(params: GridParams, options: RunGridOptions): Prom
   const cells: Cell[] = [];
   let outcome: 'done' | 'failed' = 'failed';
   try {
-    for (const nJobs of params.nJobsValues) {
-      for (const size of params.sizes) {
+    for (const size of params.sizes) {
+      for (const nJobs of params.nJobsValues) {
         measuredNow = false;
         const timing = await timed(size, nJobs, params.tasksPerCell, params.backend, params.repeats);
         cells.push({ size, nJobs, seconds: timing.seconds, runs: timing.runs, cached: !measuredNow });

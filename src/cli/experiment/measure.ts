@@ -10,8 +10,8 @@ const WARM_UP_SIZE = 64;
 /**
  * Keeps one `Parallel` for the nJobs being timed. Its first use runs one small untimed task per
  * worker, so that starting workers and importing the workload (paid once per pool, as joblib pays
- * it once per executor) is not charged to the first size of the row. Moving on to another nJobs
- * closes the previous pool, so idle workers of one row never share the CPUs with the next.
+ * it once per executor) is not charged to the timed runs. Moving on to another nJobs closes the
+ * previous pool: pools for every nJobs at once would hold 1 + 2 + ... + maxJobs workers.
  */
 export function createParallelTimer(): Timer {
   let current: { key: string; parallel: Parallel } | undefined;
