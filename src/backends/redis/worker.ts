@@ -1,0 +1,405 @@
+/**
+ * The worker side of the Redis backend: pulls batches (BullMQ jobs) from the queue and runs them on a
+ * local pool of child processes (or threads), so one worker uses all its cores and user code never runs
+ * in the process that renews the jobs' locks. Results go to the call's own Redis list, never through
+ * BullMQ's best-effort events.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Worker as BullWorker, type Job, WaitingError } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { cpuCount } from '../../cpu.ts';
+import type { AnyFunction } from '../../delayed.ts';
+import { serializeThrown } from '../../errors.ts';
+import type { LocatedFunction } from '../../locate/index.ts';
+import type { BackendBatch, BatchOutcome, ParallelBackend } from '../backend.ts';
+import { ProcessesBackend } from '../processes.ts';
+import { ThreadsBackend } from '../threads.ts';
+import { type BatchPayload, BlobRef, canEncode, pack, unpack, type WireOutcome } from './codec.ts';
+import { fromWire, realRoot, type WorkerSide } from './modules.ts';
+import {
+  createClient,
+  DEFAULT_LOCK_MS,
+  DEFAULT_MAX_STALLED_COUNT,
+  DEFAULT_STALLED_INTERVAL_MS,
+  describeConnection,
+  HEARTBEAT_MS,
+  Keys,
+  type RedisQueueOptions,
+  resolveQueueOptions,
+  scrub,
+} from './options.ts';
+
+export interface RedisWorkerOptions extends RedisQueueOptions {
+  /** Project root: modules named by jobs are resolved under it, and nothing outside it is imported. */
+  root: string;
+  /** Local pool size (child processes or threads). Default: the CPU count. */
+  concurrency?: number;
+  /** Where user code runs: `processes` (default, isolated) or `threads`. */
+  backend?: 'processes' | 'threads';
+  /** Jobs held beyond `concurrency`, so a pool slot never waits for Redis. Default: `concurrency`. */
+  prefetch?: number;
+  /** Job lock duration (ms); a dead worker's jobs return to the queue within lock + 2 × stalled interval. */
+  lockMs?: number;
+  stalledIntervalMs?: number;
+  /** Times a job may be recovered from a dead worker before it fails. Default 3. */
+  maxStalledCount?: number;
+  /** Progress lines (started, stopping...). Default: none. */
+  log?: (line: string) => void;
+}
+
+export interface WorkerInfo {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly concurrency: number;
+  readonly backend: string;
+  readonly node: string;
+  readonly startedAt: number;
+}
+
+/** Pushes a batch outcome only while the call is alive (its marker exists): a finished call gets no keys back. */
+const PUSH_IF_ALIVE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0`;
+
+const placeholder: AnyFunction = () => {
+  throw new Error('joblib-ts internal error: a Redis worker never calls task functions itself.');
+};
+
+interface JobData {
+  c: string;
+  s: number;
+  ttl: number;
+}
+
+/** Cache of large arguments by content hash, bounded in bytes (least recently used first out). */
+class BlobCache {
+  private readonly entries = new Map<string, { value: unknown; bytes: number }>();
+  private bytes = 0;
+  constructor(private readonly limit: number) {}
+  /** Whether the value is here (and marks it recently used). */
+  has(hash: string): boolean {
+    const entry = this.entries.get(hash);
+    if (!entry) return false;
+    this.entries.delete(hash);
+    this.entries.set(hash, entry);
+    return true;
+  }
+  value(hash: string): unknown {
+    return this.entries.get(hash)?.value;
+  }
+  set(hash: string, value: unknown, bytes: number): void {
+    this.entries.set(hash, { value, bytes });
+    this.bytes += bytes;
+    for (const [key, entry] of this.entries) {
+      if (this.bytes <= this.limit || this.entries.size <= 1) break;
+      this.entries.delete(key);
+      this.bytes -= entry.bytes;
+    }
+  }
+}
+
+export class RedisWorker {
+  readonly id: string;
+  readonly info: WorkerInfo;
+  private readonly keys: Keys;
+  private readonly side: WorkerSide;
+  private readonly local: ParallelBackend;
+  private readonly blobs = new BlobCache(512 * 1024 * 1024);
+  /** Local run ids of the batches of each call, for cancellation. */
+  private readonly runsOfCall = new Map<string, Set<number>>();
+  private readonly activeJobs = new Map<number, { job: Job<JobData>; token: string | undefined }>();
+  private nextRun = 1;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private returning = false;
+  private bull: BullWorker<JobData> | undefined;
+  private markStopped!: () => void;
+  /** Settles once the worker has stopped (unregistered, pool closed, connections closed). */
+  readonly stopped = new Promise<void>((resolve) => {
+    this.markStopped = resolve;
+  });
+
+  private constructor(
+    private readonly options: RedisWorkerOptions,
+    private readonly client: Redis,
+    private readonly subscriber: Redis,
+    private readonly blocking: Redis,
+  ) {
+    const { queue, prefix } = resolveQueueOptions(options);
+    this.keys = new Keys(prefix, queue);
+    const host = hostname();
+    this.id = `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.side = { root: realRoot(options.root), host };
+    const concurrency = options.concurrency ?? cpuCount();
+    const backend = options.backend ?? 'processes';
+    this.local = backend === 'threads' ? new ThreadsBackend(concurrency) : new ProcessesBackend(concurrency);
+    this.info = {
+      id: this.id,
+      host,
+      pid: process.pid,
+      concurrency,
+      backend,
+      node: process.version,
+      startedAt: Date.now(),
+    };
+  }
+
+  /** Connects, registers and starts pulling jobs. Rejects (without a password in the message) when Redis is unreachable. */
+  static async start(options: RedisWorkerOptions): Promise<RedisWorker> {
+    const { connection, queue, prefix } = resolveQueueOptions(options);
+    const concurrency = options.concurrency ?? cpuCount();
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new Error(`--concurrency must be a positive integer; got ${String(options.concurrency)}.`);
+    }
+    const client = createClient(connection, { blocking: false, name: 'joblib-ts-worker' });
+    try {
+      await client.ping();
+    } catch (error) {
+      client.disconnect();
+      throw new Error(
+        `Cannot reach Redis at ${describeConnection(connection)}: ${scrub((error as Error).message)}`,
+      );
+    }
+    const subscriber = createClient(connection, { blocking: true, name: 'joblib-ts-worker-cancel' });
+    const blocking = createClient(connection, { blocking: true, name: 'joblib-ts-worker-jobs' });
+    const worker = new RedisWorker(options, client, subscriber, blocking);
+    await worker.run(queue, prefix, concurrency);
+    return worker;
+  }
+
+  private async run(queue: string, prefix: string, concurrency: number): Promise<void> {
+    const { options } = this;
+    client(this.client).defineCommand('jtPushIfAlive', { numberOfKeys: 2, lua: PUSH_IF_ALIVE });
+    await this.subscriber.subscribe(this.keys.cancelChannel);
+    this.subscriber.on('message', (_channel: string, call: string) => this.cancelCall(call));
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat().catch(() => {}), HEARTBEAT_MS);
+    const lockDuration = options.lockMs ?? DEFAULT_LOCK_MS;
+    this.bull = new BullWorker<JobData>(queue, (job, token) => this.process(job, token), {
+      connection: this.blocking,
+      prefix,
+      concurrency: concurrency + (options.prefetch ?? concurrency),
+      lockDuration,
+      lockRenewTime: Math.max(250, Math.floor(lockDuration / 4)),
+      stalledInterval: options.stalledIntervalMs ?? DEFAULT_STALLED_INTERVAL_MS,
+      maxStalledCount: options.maxStalledCount ?? DEFAULT_MAX_STALLED_COUNT,
+      removeOnComplete: { count: 0 },
+      drainDelay: 5,
+      name: this.id,
+    });
+    this.bull.on('error', (error) => options.log?.(`worker error: ${scrub(error.message)}`));
+    options.log?.(
+      `joblib-ts worker ${this.id}: ${this.info.concurrency} ${this.info.backend} on queue '${queue}' at ${describeConnection(resolveQueueOptions(options).connection)}, root ${this.side.root}`,
+    );
+  }
+
+  private async beat(): Promise<void> {
+    const ttl = HEARTBEAT_MS * 3;
+    await this.client
+      .multi()
+      .set(this.keys.worker(this.id), JSON.stringify(this.info), 'PX', ttl)
+      .sadd(this.keys.workerSet, this.id)
+      .pexpire(this.keys.workerSet, ttl * 10)
+      .exec();
+  }
+
+  private cancelCall(call: string): void {
+    const runs = this.runsOfCall.get(call);
+    if (runs) for (const run of runs) this.local.cancelRun(run);
+  }
+
+  private async process(job: Job<JobData>, token: string | undefined): Promise<string> {
+    const { c: call, s: seq, ttl } = job.data;
+    const keys = this.keys;
+    const [[, alive], [, payloadBytes]] = (await this.client
+      .multi()
+      .exists(keys.marker(call))
+      .getBuffer(keys.payload(call, seq))
+      .exec()) as [[unknown, number], [unknown, Buffer | null]];
+    // The call has ended (finished, failed, cancelled, or its caller died): nothing to do.
+    if (!alive) return 'skipped';
+    if (!payloadBytes) {
+      await this.push(call, ttl, {
+        s: seq,
+        ok: 'infra',
+        message: `the batch's data is gone from Redis (${keys.payload(call, seq)})`,
+        host: this.side.host,
+      });
+      return 'no payload';
+    }
+    const payload = unpack(payloadBytes) as BatchPayload;
+    const outcome = await this.runPayload(call, seq, payload, job, token);
+    if (outcome === 'returned') throw new WaitingError();
+    await this.push(call, ttl, outcome);
+    return 'done';
+  }
+
+  private async runPayload(
+    call: string,
+    seq: number,
+    payload: BatchPayload,
+    job: Job<JobData>,
+    token: string | undefined,
+  ): Promise<WireOutcome | 'returned'> {
+    const count = payload.a.length;
+    const fnIndex = (i: number) => (typeof payload.f === 'number' ? payload.f : (payload.f[i] as number));
+    // Resolve each function once; a refused one fails the batch at its first task.
+    const located: (LocatedFunction | undefined)[] = [];
+    for (let k = 0; k < payload.fns.length; k++) {
+      try {
+        located[k] = fromWire(payload.fns[k] as BatchPayload['fns'][number], this.side);
+      } catch (error) {
+        let at = 0;
+        while (at < count && fnIndex(at) !== k) at++;
+        return this.failure(seq, Math.min(at, count - 1), error);
+      }
+    }
+    let args: unknown[][];
+    try {
+      args = await this.resolveBlobs(call, payload.a);
+    } catch (error) {
+      return { s: seq, ok: 'infra', message: (error as Error).message, host: this.side.host };
+    }
+    const locations = Array.from({ length: count }, (_, i) => located[fnIndex(i)] as LocatedFunction);
+    const run = this.nextRun++;
+    let runs = this.runsOfCall.get(call);
+    if (!runs) {
+      runs = new Set();
+      this.runsOfCall.set(call, runs);
+    }
+    runs.add(run);
+    this.activeJobs.set(run, { job, token });
+    const batch: BackendBatch = {
+      runId: run,
+      firstIndex: payload.first,
+      fns: locations.map(() => placeholder),
+      locations,
+      args,
+    };
+    let outcome: BatchOutcome;
+    this.local.startRun?.(run);
+    try {
+      outcome = await this.local.runBatch(batch);
+    } catch (error) {
+      const index = (error as { taskIndex?: unknown }).taskIndex;
+      const at = typeof index === 'number' ? index - payload.first : 0;
+      return this.failure(seq, Math.max(0, Math.min(at, count - 1)), error);
+    } finally {
+      this.local.endRun?.(run);
+      runs.delete(run);
+      if (runs.size === 0) this.runsOfCall.delete(call);
+      this.activeJobs.delete(run);
+    }
+    if (outcome.ok === 'cancelled') {
+      if (this.returning) {
+        // Stopping: give the job back to the queue for another worker.
+        await job.moveToWait(token);
+        return 'returned';
+      }
+      return { s: seq, ok: 'cancelled', completed: outcome.completed };
+    }
+    if (outcome.ok === false) return this.failure(seq, outcome.failedAt, outcome.error);
+    try {
+      pack(outcome.results);
+    } catch (error) {
+      return this.failure(
+        seq,
+        0,
+        new TypeError(
+          `A result of this batch cannot be sent back through Redis (${(error as Error).message}). Return plain data: numbers, strings, arrays, plain objects, typed arrays, Map, Set, Date, BigInt.`,
+        ),
+      );
+    }
+    return { s: seq, ok: true, r: outcome.results };
+  }
+
+  private failure(seq: number, at: number, error: unknown): WireOutcome {
+    return {
+      s: seq,
+      ok: false,
+      at,
+      e: serializeThrown(error, canEncode),
+      host: this.side.host,
+      worker: this.id,
+    };
+  }
+
+  /** Replaces BlobRefs (large arguments) by their values, fetched once per worker and kept by hash. */
+  private async resolveBlobs(call: string, args: readonly (readonly unknown[])[]): Promise<unknown[][]> {
+    const missing = new Set<string>();
+    for (const task of args) {
+      for (const arg of task) if (arg instanceof BlobRef && !this.blobs.has(arg.hash)) missing.add(arg.hash);
+    }
+    if (missing.size > 0) {
+      const hashes = [...missing];
+      const values = await this.client.mgetBuffer(...hashes.map((h) => this.keys.blob(call, h)));
+      for (let i = 0; i < hashes.length; i++) {
+        const bytes = values[i];
+        if (!bytes)
+          throw new Error(
+            `a large argument is gone from Redis (${this.keys.blob(call, hashes[i] as string)})`,
+          );
+        this.blobs.set(hashes[i] as string, unpack(bytes), bytes.length);
+      }
+    }
+    return args.map((task) =>
+      task.map((arg) => (arg instanceof BlobRef ? this.blobs.value(arg.hash) : arg)),
+    ) as unknown[][];
+  }
+
+  private async push(call: string, ttl: number, outcome: WireOutcome): Promise<void> {
+    let bytes: Buffer;
+    try {
+      bytes = pack(outcome);
+    } catch (error) {
+      bytes = pack({ s: outcome.s, ok: 'infra', message: (error as Error).message, host: this.side.host });
+    }
+    await client(this.client).jtPushIfAlive(this.keys.marker(call), this.keys.results(call), bytes, ttl);
+  }
+
+  /**
+   * Graceful stop: takes no new job, lets running batches finish (or, with `returnJobs`, stops them
+   * between tasks and puts their jobs back in the queue for another worker), unregisters, exits the pool.
+   */
+  stop(returnJobs = false): Promise<void> {
+    if (returnJobs && !this.returning) {
+      this.returning = true;
+      for (const run of this.activeJobs.keys()) this.local.cancelRun(run);
+    }
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  /** Jobs this worker is running now. */
+  get activeCount(): number {
+    return this.activeJobs.size;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    try {
+      await this.client.multi().del(this.keys.worker(this.id)).srem(this.keys.workerSet, this.id).exec();
+    } catch {
+      // Redis gone: the registration expires by itself.
+    }
+    await this.bull?.close();
+    await this.local.close();
+    await Promise.allSettled([this.subscriber.quit(), this.client.quit(), this.blocking.quit()]);
+    this.markStopped();
+  }
+}
+
+interface WorkerCommands {
+  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
+  jtPushIfAlive(marker: string, results: string, bytes: Buffer, ttl: number): Promise<number>;
+}
+
+function client(redis: Redis): WorkerCommands {
+  return redis as unknown as WorkerCommands;
+}
