@@ -53,6 +53,8 @@ export interface CellResult {
   /** A value derived from the results, compared across contenders as a sanity check. */
   check?: number;
   note?: string;
+  /** The timed part, in microseconds of the monotonic clock (to cut CPU profiles to it). */
+  windowUs?: [number, number];
 }
 
 export const RESULT_PREFIX = 'BENCH-RESULT ';

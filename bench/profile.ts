@@ -10,6 +10,7 @@ interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
+  columnNumber: number;
 }
 
 interface ProfileNode {
@@ -43,13 +44,23 @@ export interface ProfileSummary {
 function shortUrl(url: string): string {
   if (!url) return '';
   const path = url.replace(/^file:\/\//, '');
+  const builtAt = path.indexOf('/joblib-ts-bench-build/out/');
+  if (builtAt >= 0) return `(built) ${path.slice(builtAt + '/joblib-ts-bench-build/out/'.length)}`;
   const at = path.indexOf('/node_modules/');
   if (at >= 0) return path.slice(at + 1);
   const rel = relative(process.cwd(), path);
   return rel.startsWith('..') ? path : rel;
 }
 
-export function summarizeProfile(file: string, top = 15): ProfileSummary {
+/**
+ * Self time per function in `file`; with `windowUs` (monotonic microseconds, as `process.hrtime`), only
+ * the samples taken inside that window (the timed part of a benchmark cell).
+ */
+export function summarizeProfile(
+  file: string,
+  top = 15,
+  windowUs?: readonly [number, number],
+): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map<number, ProfileNode>();
   for (const node of profile.nodes) byId.set(node.id, node);
@@ -57,21 +68,26 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   let idleUs = 0;
+  let inWindowUs = 0;
+  let at = profile.startTime;
   for (let i = 0; i < samples.length; i++) {
+    at += deltas[i] ?? 0;
     const node = byId.get(samples[i] as number);
     // A sample's time is the delta to the next one.
     const us = deltas[i + 1] ?? 0;
     if (!node) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
+    if (windowUs && (at < windowUs[0] || at > windowUs[1])) continue;
+    inWindowUs += us;
+    const { functionName, url, lineNumber, columnNumber } = node.callFrame;
     const name = functionName || '(anonymous)';
     if (name === '(idle)') idleUs += us;
-    const where = url ? `${shortUrl(url)}:${lineNumber + 1}` : '';
+    const where = url ? `${shortUrl(url)}:${lineNumber + 1}:${columnNumber + 1}` : '';
     const key = `${name}@${where}`;
     const entry = selfUs.get(key) ?? { name, where, us: 0 };
     entry.us += us;
     selfUs.set(key, entry);
   }
-  const totalUs = profile.endTime - profile.startTime;
+  const totalUs = windowUs ? inWindowUs : profile.endTime - profile.startTime;
   const busyUs = Math.max(1, totalUs - idleUs);
   const hot = [...selfUs.values()]
     .filter((e) => e.name !== '(idle)')
@@ -91,7 +107,7 @@ export function profileFiles(path: string): string[] {
 
 export function formatSummary(summary: ProfileSummary): string {
   const lines = [
-    `${basename(summary.file)}: ${summary.totalMs.toFixed(0)} ms profiled, ${summary.busyMs.toFixed(0)} ms not idle`,
+    `${basename(summary.file)}: ${summary.totalMs.toFixed(0)} ms sampled, ${summary.busyMs.toFixed(0)} ms not idle`,
     '| self ms | % of busy | function | where |',
     '| ---: | ---: | --- | --- |',
   ];

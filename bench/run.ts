@@ -16,8 +16,17 @@
  * of work; calibrated here by default), --w5-peer-tasks N (default 200,000: see the note printed with
  * the table), --timeout SECONDS (per cell, default 300).
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +79,8 @@ const outFile = flag('out') ?? join(benchDir, 'results', 'parallel-dispatch.md')
 const w5PeerTasks = Number(flag('w5-peer-tasks') ?? 200_000);
 const cellTimeoutMs = Number(flag('timeout') ?? 300) * 1000;
 const profileSpecs = flag('profile');
+/** Run the cells from JavaScript compiled by tsc (as users of the npm package get it), not from TypeScript under tsx. */
+const built = process.argv.includes('--built');
 
 // ---------------------------------------------------------------- machine
 
@@ -91,6 +102,53 @@ function load(): string {
 const cores = availableParallelism();
 const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
 const loadBefore = load();
+
+// ---------------------------------------------------------------- built mode
+
+const buildDir = join('/tmp', 'joblib-ts-bench-build');
+
+/**
+ * Compiles src/ and bench/ with tsc into /tmp (never touching dist/, which other work rebuilds), with
+ * the peers' worker files and a link to node_modules: cells then run on plain `node`, no tsx anywhere,
+ * and CPU profiles point at real lines of the JavaScript.
+ */
+function buildJavaScript(): string {
+  rmSync(buildDir, { recursive: true, force: true });
+  mkdirSync(buildDir, { recursive: true });
+  const tsconfig = join(buildDir, 'tsconfig.json');
+  writeFileSync(
+    tsconfig,
+    JSON.stringify({
+      extends: join(rootDir, 'tsconfig.json'),
+      compilerOptions: {
+        rootDir,
+        outDir: join(buildDir, 'out'),
+        declaration: false,
+        sourceMap: false,
+        noEmit: false,
+      },
+      include: [join(rootDir, 'src'), join(rootDir, 'bench')],
+    }),
+  );
+  const tsc = join(rootDir, 'node_modules', 'typescript', 'bin', 'tsc');
+  const result = spawnSync(process.execPath, [tsc, '-p', tsconfig], { cwd: rootDir, encoding: 'utf8' });
+  const out = join(buildDir, 'out');
+  if (!existsSync(join(out, 'bench', 'cell.js'))) {
+    console.error(`tsc did not emit bench/cell.js:\n${result.stdout}${result.stderr}`);
+    process.exit(1);
+  }
+  if (result.status !== 0)
+    console.error('(tsc reported type errors, probably in work in progress; it emitted anyway)');
+  mkdirSync(join(out, 'bench', 'peers'), { recursive: true });
+  for (const f of readdirSync(join(benchDir, 'peers'))) {
+    if (f.endsWith('.mjs')) copyFileSync(join(benchDir, 'peers', f), join(out, 'bench', 'peers', f));
+  }
+  writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n');
+  symlinkSync(join(rootDir, 'node_modules'), join(out, 'node_modules'));
+  return join(out, 'bench', 'cell.js');
+}
+
+const cellEntry = built ? buildJavaScript() : cellPath;
 
 // ---------------------------------------------------------------- same work everywhere
 
@@ -144,11 +202,10 @@ function runCell(
   nodeFlags: string[] = [],
 ): Promise<Measured> {
   const args = [
-    '--import',
-    'tsx',
+    ...(built ? [] : ['--import', 'tsx']),
     '--expose-gc',
     ...nodeFlags,
-    cellPath,
+    cellEntry,
     '--workload',
     workload,
     '--contender',
@@ -388,7 +445,11 @@ async function profile(specs: string, spinIterations: number): Promise<void> {
     const lines = [
       `### ${workload} × ${contender}: ${fmtMs(result.ms)} ms (${result.status}), profiles in ${dir}`,
     ];
-    for (const file of profileFiles(dir)) lines.push('', formatSummary(summarizeProfile(file, 15)));
+    if (result.windowUs) lines.push('', 'Only the samples of the timed part are counted.');
+    for (const file of profileFiles(dir)) {
+      const summary = summarizeProfile(file, 15, result.windowUs);
+      if (summary.totalMs > 0) lines.push('', formatSummary(summary));
+    }
     const text = lines.join('\n');
     console.log(`${text}\n`);
     sections.push(text);
@@ -434,7 +495,7 @@ async function main(): Promise<void> {
   const minutes = (performance.now() - t0) / 60_000;
   const loadAfter = load();
   const notes = [
-    `Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${minutes.toFixed(1)} min · ${cores} cores (${cpuModel}) · Node ${process.version} · ` +
+    `Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${minutes.toFixed(1)} min · ${built ? 'built JavaScript (tsc), plain node' : 'TypeScript sources under tsx'} · ${cores} cores (${cpuModel}) · Node ${process.version} · ` +
       `piscina ${packageVersion('piscina')}, tinypool ${packageVersion('tinypool')}, workerpool ${packageVersion('workerpool')} · ` +
       `${WORKERS} workers per pool · medians of ${reps} repetitions, each cell in a fresh process · load average (1/5/15 min) ${loadBefore} before, ${loadAfter} after`,
     '',
