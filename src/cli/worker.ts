@@ -51,30 +51,38 @@ export async function runWorker(
   if (options.prefetch !== undefined) workerOptions.prefetch = options.prefetch;
   if (options.lockMs !== undefined) workerOptions.lockMs = options.lockMs;
   if (options.stalledMs !== undefined) workerOptions.stalledIntervalMs = options.stalledMs;
-  const worker = await RedisWorker.start(workerOptions);
+  // Signals are handled from the start: one during startup stops the worker as soon as it is up.
   let signals = 0;
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => {
-      signals++;
-      if (signals === 1) {
-        log?.(
-          `joblib-ts worker: ${signal}: finishing ${worker.activeCount} running batch(es); send it again to put them back in the queue and exit now.`,
-        );
-        worker.stop().then(resolve, resolve);
-      } else {
-        log?.(`joblib-ts worker: ${signal} again: returning running batches to the queue.`);
-        worker.stop(true).then(resolve, resolve);
-      }
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    io.stopSignal?.addEventListener('abort', () => onSignal('abort'), { once: true });
-    worker.stopped.then(() => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve();
-    });
+  let worker: RedisWorker | undefined;
+  let requested: 'finish' | 'return' | undefined;
+  let wake: () => void = () => {};
+  const stopRequested = new Promise<void>((resolve) => {
+    wake = resolve;
   });
+  const onSignal = (signal: string) => {
+    signals++;
+    requested = signals === 1 ? 'finish' : 'return';
+    if (signals === 1) {
+      log?.(
+        `joblib-ts worker: ${signal}: finishing ${worker?.activeCount ?? 0} running batch(es); send it again to put them back in the queue and exit now.`,
+      );
+    } else {
+      log?.(`joblib-ts worker: ${signal} again: returning running batches to the queue.`);
+    }
+    if (worker) void worker.stop(requested === 'return');
+    wake();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  io.stopSignal?.addEventListener('abort', () => onSignal('abort'), { once: true });
+  try {
+    worker = await RedisWorker.start(workerOptions);
+    if (requested) void worker.stop(requested === 'return');
+    await Promise.race([worker.stopped, stopRequested.then(() => worker?.stopped)]);
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
   log?.('joblib-ts worker: stopped.');
 }
 

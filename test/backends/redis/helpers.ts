@@ -1,0 +1,214 @@
+/**
+ * Redis test fixtures: finds the server (skipping loudly without one, failing under
+ * JOBLIB_TS_REQUIRE_REDIS=1), gives each test its own key prefix, starts worker processes that are
+ * always stopped, and lists the keys a test left.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { repoRoot } from '../../helpers.ts';
+
+export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+
+/** Resolves to undefined when Redis answers, else to the reason to skip (or throws when Redis is required). */
+export async function redisSkipReason(): Promise<string | undefined> {
+  const client = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    return undefined;
+  } catch (error) {
+    const reason = `no Redis answers at ${REDIS_URL} (${(error as Error).message})`;
+    if (process.env.JOBLIB_TS_REQUIRE_REDIS === '1') {
+      throw new Error(
+        `JOBLIB_TS_REQUIRE_REDIS=1 but ${reason}. Start Redis (redis-server) or set REDIS_URL.`,
+      );
+    }
+    process.stderr.write(
+      `\n\n*** SKIPPING the Redis backend tests: ${reason}. Start redis-server or set REDIS_URL to run them. ***\n\n`,
+    );
+    return reason;
+  } finally {
+    client.disconnect();
+  }
+}
+
+let shared: Redis | undefined;
+
+/** One plain client for the tests' own checks, closed when the file ends. */
+export function redis(): Redis {
+  if (!shared) {
+    shared = new Redis(REDIS_URL);
+    shared.on('error', () => {});
+    after(() => {
+      shared?.disconnect();
+      shared = undefined;
+    });
+  }
+  return shared;
+}
+
+/** A key prefix of its own for one test: every key the test makes starts with it. */
+export function uniquePrefix(): string {
+  return `jt-test-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Keys under a prefix (SCAN, never KEYS). */
+export async function keysWith(pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis().scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    found.push(...keys);
+  } while (cursor !== '0');
+  return found.sort();
+}
+
+/** Waits (polling) until no key matches; returns what is left after `timeoutMs`. */
+export async function waitNoKeys(pattern: string, timeoutMs = 3000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = await keysWith(pattern);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The keys of one call (its id is in all of them, and in its job ids). */
+export function callKeysPattern(prefix: string, queue: string): string {
+  return `${prefix}:${queue}:jt*-*`;
+}
+
+/** Every key a run leaves that is not the queue's own (its BullMQ bookkeeping and worker registrations). */
+export async function callKeysLeft(prefix: string, queue: string): Promise<string[]> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const left = (await keysWith(`${prefix}:${queue}:*`)).filter((key) => isCallKey(prefix, queue, key));
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function isCallKey(prefix: string, queue: string, key: string): boolean {
+  const rest = key.slice(`${prefix}:${queue}:`.length);
+  // A call's own keys (jt:<call>:...) and its jobs (jt-<call>-<seq>...); not the worker registry.
+  return (rest.startsWith('jt:') && !/^jt:(workers|w:|cancel)/.test(rest)) || rest.startsWith('jt-');
+}
+
+export interface WorkerProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  output(): string;
+  /** Resolves with the exit code and signal once the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface StartWorkersOptions {
+  prefix: string;
+  queue: string;
+  count: number;
+  concurrency?: number;
+  root?: string;
+  extraArgs?: string[];
+  /** Wait until they are registered in Redis (default true). */
+  waitRegistered?: boolean;
+}
+
+const started = new Set<WorkerProcess>();
+// Whatever happens to the test file, no worker outlives it.
+process.on('exit', () => {
+  for (const worker of started) worker.child.kill('SIGKILL');
+});
+
+/** Stops (SIGTERM, then SIGKILL) every worker the file started that is still running. */
+export async function stopAllWorkers(): Promise<void> {
+  await Promise.all([...started].map(stopWorker));
+}
+
+const workerMain = join(repoRoot, 'src/backends/redis/worker-main.ts');
+
+/** Starts `count` worker processes (the worker command); `stopAllWorkers()` (or the file's exit) ends them. */
+export async function startWorkers(options: StartWorkersOptions): Promise<WorkerProcess[]> {
+  const workers: WorkerProcess[] = [];
+  const registry = `${options.prefix}:${options.queue}:jt:workers`;
+  const before = new Set(await redis().smembers(registry));
+  for (let i = 0; i < options.count; i++) {
+    const args = [
+      '--import',
+      'tsx',
+      workerMain,
+      '--redis',
+      REDIS_URL,
+      '--root',
+      options.root ?? repoRoot,
+      '--queue',
+      options.queue,
+      '--prefix',
+      options.prefix,
+      '--concurrency',
+      String(options.concurrency ?? 1),
+      ...(options.extraArgs ?? []),
+    ];
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (d) => {
+      output += d;
+    });
+    child.stderr?.on('data', (d) => {
+      output += d;
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+    const worker: WorkerProcess = { child, pid: child.pid as number, output: () => output, exited };
+    workers.push(worker);
+    started.add(worker);
+    worker.exited.then(() => started.delete(worker));
+  }
+  if (options.waitRegistered !== false) {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const ids = await redis().smembers(registry);
+      if (ids.filter((id) => !before.has(id)).length >= options.count) break;
+      if (Date.now() > deadline) {
+        throw new Error(`workers did not register: ${workers.map((w) => w.output()).join('\n')}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return workers;
+}
+
+/** SIGTERM (graceful), then SIGKILL after a few seconds. */
+export async function stopWorker(
+  worker: WorkerProcess,
+): Promise<{ code: number | null; signal: string | null }> {
+  const { child } = worker;
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+    const result = await worker.exited;
+    clearTimeout(timer);
+    return result;
+  }
+  return worker.exited;
+}
+
+/** Removes the queue's BullMQ keys (meta, id, events...): what is left after that is a leak. */
+export async function removeQueue(prefix: string, queue: string): Promise<void> {
+  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const q = new Queue(queue, { connection, prefix });
+  await q.obliterate({ force: true });
+  await q.close();
+  connection.disconnect();
+}
