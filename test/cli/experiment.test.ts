@@ -14,6 +14,7 @@ import { median, runGrid, type Timer } from '../../src/cli/experiment/grid.ts';
 import { busyWarning, describeMachine } from '../../src/cli/experiment/machine.ts';
 import { CSV_COLUMNS } from '../../src/cli/experiment/report.ts';
 import { parseSizes, runExperiment } from '../../src/cli/experiment.ts';
+import { createProgram } from '../../src/cli/program.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -276,11 +277,38 @@ describe('experiment with a fake timer', () => {
 });
 
 describe('joblib-ts --help', () => {
+  /** The program, parsed in this process: commander throws instead of exiting, and output is kept. */
+  async function parseInProcess(
+    args: string[],
+  ): Promise<{ out: string; err: string; error?: { exitCode: number } }> {
+    const program = createProgram();
+    let out = '';
+    let err = '';
+    for (const command of [program, ...program.commands]) {
+      command.exitOverride().configureOutput({
+        writeOut: (text) => {
+          out += text;
+        },
+        writeErr: (text) => {
+          err += text;
+        },
+      });
+    }
+    try {
+      await program.parseAsync(args, { from: 'user' });
+      return { out, err };
+    } catch (error) {
+      return { out, err, error: error as { exitCode: number } };
+    }
+  }
+
   it('documents the experiment command and every option', async () => {
-    const top = await cli(['--help']);
-    assert.match(top.stdout, /Usage: joblib-ts/);
-    assert.match(top.stdout, /experiment \[options\]\s+time the seed's grid/);
-    const stdout = (await cli(['experiment', '--help'])).stdout.replace(/\s+/g, ' ');
+    const top = await parseInProcess(['--help']);
+    assert.match(top.out, /Usage: joblib-ts/);
+    assert.match(top.out, /experiment \[options\]\s+time the seed's grid/);
+    const help = await parseInProcess(['experiment', '--help']);
+    assert.equal(help.error?.exitCode, 0);
+    const stdout = help.out.replace(/\s+/g, ' ');
     for (const option of [
       '--sizes <list>',
       '--max-jobs <n>',
@@ -298,27 +326,28 @@ describe('joblib-ts --help', () => {
   });
 
   it('rejects bad options with a message and a non-zero exit', async () => {
+    const jobs = await parseInProcess(['experiment', '--max-jobs', '0']);
+    assert.equal(jobs.error?.exitCode, 1);
+    assert.match(jobs.err, /--max-jobs must be a positive integer/);
+    const backend = await parseInProcess(['experiment', '--backend', 'gpu']);
+    assert.equal(backend.error?.exitCode, 1);
+    assert.match(backend.err, /Allowed choices are threads, processes, sequential/);
+    const sizes = await parseInProcess(['experiment', '--sizes', '5:1:1']);
+    assert.match(sizes.err, /expected positive integers/);
+  });
+
+  it('runs as an executable: from dist/ when built, else from the sources', async () => {
+    const built = join(ROOT, 'dist/cli/main.js');
+    const args = existsSync(built) ? [built] : ['--import', 'tsx', MAIN];
+    const { stdout } = await run(process.execPath, [...args, '--version'], { cwd: ROOT });
+    assert.match(stdout, /^\d+\.\d+\.\d+\n$/);
     await assert.rejects(
-      cli(['experiment', '--max-jobs', '0']),
+      run(process.execPath, [...args, 'experiment', '--repeats', 'x'], { cwd: ROOT }),
       (error: { code: number; stderr: string }) => {
         assert.equal(error.code, 1);
-        assert.match(error.stderr, /--max-jobs must be a positive integer/);
+        assert.match(error.stderr, /--repeats must be a positive integer/);
         return true;
       },
     );
-    await assert.rejects(
-      cli(['experiment', '--backend', 'gpu']),
-      /Allowed choices are threads, processes, sequential/,
-    );
-  });
-
-  it('runs from the built package when dist/ exists', async (t) => {
-    const built = join(ROOT, 'dist/cli/main.js');
-    if (!existsSync(built)) {
-      t.skip('dist/ not built (npm run build)');
-      return;
-    }
-    const { stdout } = await run(process.execPath, [built, 'experiment', '--help'], { cwd: ROOT });
-    assert.match(stdout, /--max-jobs <n>/);
   });
 });
