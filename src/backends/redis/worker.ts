@@ -176,6 +176,7 @@ export class RedisWorker {
   private async run(queue: string, prefix: string, concurrency: number): Promise<void> {
     const { options } = this;
     client(this.client).defineCommand('jtPushIfAlive', { numberOfKeys: 2, lua: PUSH_IF_ALIVE });
+    await this.warmUp(concurrency);
     await this.subscriber.subscribe(this.keys.cancelChannel);
     this.subscriber.on('message', (_channel: string, call: string) => this.cancelCall(call));
     await this.beat();
@@ -197,6 +198,28 @@ export class RedisWorker {
     options.log?.(
       `joblib-ts worker ${this.id}: ${this.info.concurrency} ${this.info.backend} on queue '${queue}' at ${describeConnection(resolveQueueOptions(options).connection)}, root ${this.side.root}`,
     );
+  }
+
+  /** Starts the local pool before taking jobs, so the first batches do not wait for processes to boot. */
+  private async warmUp(concurrency: number): Promise<void> {
+    const run = this.nextRun++;
+    const located: LocatedFunction = { ref: { kind: 'global', path: ['Math', 'max'] }, name: 'Math.max' };
+    this.local.startRun?.(run);
+    try {
+      await Promise.all(
+        Array.from({ length: concurrency }, () =>
+          this.local.runBatch({
+            runId: run,
+            firstIndex: 0,
+            fns: [placeholder],
+            locations: [located],
+            args: [[]],
+          }),
+        ),
+      );
+    } finally {
+      this.local.endRun?.(run);
+    }
   }
 
   private async beat(): Promise<void> {
