@@ -6,6 +6,7 @@
  * plain joblib-style lines instead, rarely enough to keep the log readable; see `LineRule`.
  */
 import cliProgress from 'cli-progress';
+import { shortFormatTime, skipAtVerbosity } from './verbose.ts';
 
 export interface ProgressReporter {
   /** Called after each completed batch; total is undefined while the input length is unknown (generators). */
@@ -18,8 +19,8 @@ export interface ProgressReporter {
  * When to print a plain line off a TTY. A line is printed on an update when either
  * - the count crosses the next `fraction` of the total (default 0.1: at most ~10 lines a run, like
  *   joblib's `verbose=10`, which prints every `total // 10 + 1` tasks), or, when the total is unknown,
- *   when it crosses joblib's quadratic spacing (`_verbosity_filter` at verbose 10: lines at 1, 2, 4,
- *   7, 12, 17, 24, ... tasks, so about √(2n) lines for n tasks);
+ *   when it crosses joblib's quadratic spacing (`_verbosity_filter` at verbose 10, `skipAtVerbosity`:
+ *   lines after 1, 2, 5, 8, 13, 18, 25, ... tasks, so about √(2n) lines for n tasks);
  * - or `seconds` (default 10) have passed since the last line and the count moved, so a slow run
  *   still shows signs of life.
  * The closing line (`finished`, `failed` or `aborted`) is always printed.
@@ -105,18 +106,19 @@ export function renderPlainLine(
     total === undefined
       ? `${String(done).padStart(3)} tasks     `
       : `${String(done).padStart(3)} out of ${String(total).padStart(3)}`;
-  const elapsed = `elapsed: ${formatDuration(elapsedSeconds).padStart(7)}`;
+  const elapsed = `elapsed: ${shortFormatTime(elapsedSeconds)}`;
   let end = '';
   if (outcome !== undefined) end = outcome === 'done' ? ' finished' : ` ${outcome}`;
   else if (total !== undefined && done > 0 && done < total) {
-    end = ` remaining: ${formatDuration(((total - done) * elapsedSeconds) / done).padStart(7)}`;
+    end = ` remaining: ${shortFormatTime(((total - done) * elapsedSeconds) / done)}`;
   }
   return `[${label}]: Done ${count} | ${elapsed}${end}`;
 }
 
-/** True when joblib's quadratic spacing (verbose 10) prints a line between the counts `from` and `to`. */
+/** True when joblib's verbose-10 rule prints a line for some completed count in (`from`, `to`]. */
 function crossesQuadraticStep(from: number, to: number): boolean {
-  return Math.floor(Math.sqrt(2 * to)) > Math.floor(Math.sqrt(2 * from));
+  for (let index = from; index < to; index++) if (!skipAtVerbosity(index, 10)) return true;
+  return false;
 }
 
 function isTTY(stream: NodeJS.WriteStream | NodeJS.WritableStream): stream is NodeJS.WriteStream {
