@@ -73,6 +73,24 @@ export class WorkerCrashedError extends JoblibError implements TaskFailureInfo {
   }
 }
 
+/** A task ran longer than `timeoutMs`; its worker was terminated and replaced. */
+export class TimeoutError extends JoblibError implements TaskFailureInfo {
+  override name = 'TimeoutError';
+  constructor(
+    message: string,
+    readonly taskIndex: number,
+    readonly functionName: string,
+    readonly timeoutMs: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A run stopped by Ctrl-C (SIGINT), in a program that handles SIGINT itself. */
+export class InterruptedError extends JoblibError {
+  override name = 'InterruptedError';
+}
+
 /** A bad option or argument given to the public API. */
 export class InvalidArgumentError extends JoblibError {
   override name = 'InvalidArgumentError';

@@ -7,15 +7,19 @@ export type {
   ParallelBackendFactory,
 } from './backends/backend.ts';
 export { registerParallelBackend } from './backends/backend.ts';
+export type { ParallelConfig } from './config.ts';
+export { parallelConfig } from './config.ts';
 export { cpuCount, effectiveNJobs } from './cpu.ts';
 export type { DelayedFunction, Task, TaskResult } from './delayed.ts';
 export { delayed, isTask } from './delayed.ts';
 export type { TaskFailureInfo } from './errors.ts';
 export {
+  InterruptedError,
   InvalidArgumentError,
   JoblibError,
   MainGuardError,
   TaskImportError,
+  TimeoutError,
   UnreachableFunctionError,
   UnsendableArgumentError,
   WorkerCrashedError,
@@ -36,7 +40,7 @@ export type {
   ShelvedResult,
 } from './memory/index.ts';
 export { CachedResult, expiresAfter, Memory, MemoryError } from './memory/index.ts';
-export type { BuiltinBackendName, ParallelOptions, RunResults } from './parallel.ts';
+export type { BuiltinBackendName, ParallelOptions, RunOptions, RunResults } from './parallel.ts';
 export { Parallel } from './parallel.ts';
 export type { Compress, CompressMethod, DumpOptions, DumpResult, PersistErrorCode } from './persist.ts';
 export { dump, load, PersistError, zstdAvailable } from './persist.ts';

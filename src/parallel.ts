@@ -5,14 +5,15 @@ import { backendFactory, type ParallelBackend, registeredBackendNames } from './
 import { ProcessesBackend } from './backends/processes.ts';
 import { SequentialBackend } from './backends/sequential.ts';
 import { ThreadsBackend } from './backends/threads.ts';
+import { currentParallelConfig } from './config.ts';
 import { effectiveNJobs } from './cpu.ts';
-import type { Task, TaskResult } from './delayed.ts';
+import { isTask, type Task, type TaskResult } from './delayed.ts';
 import { AutoBatchSize, type BatchSizer, FixedBatchSize } from './dispatch/batch-size.ts';
 import { runTasks } from './dispatch/dispatcher.ts';
 import { evaluatePreDispatch } from './dispatch/expression.ts';
-import { invalidArgument } from './errors.ts';
-import { assertNotImportingTaskModule } from './main-guard.ts';
-import { VerboseReporter } from './progress/verbose.ts';
+import { describeValue, InvalidArgumentError, invalidArgument } from './errors.ts';
+import { assertNotImportingTaskModule, isJoblibWorker } from './main-guard.ts';
+import { shortFormatTime, VerboseReporter } from './progress/verbose.ts';
 
 export type BuiltinBackendName = 'threads' | 'processes' | 'sequential';
 
@@ -27,12 +28,35 @@ export interface ParallelOptions {
    * (this thread), or a name registered with `registerParallelBackend`.
    */
   backend?: BuiltinBackendName | (string & {});
+  /** Options for the backend (for a registered backend such as `'redis'`: its connection, queue...). */
+  backendOptions?: Readonly<Record<string, unknown>>;
   /** joblib's progress messages: 0 none; 1..10 more and more often; above 10 every batch; 50+ to stdout. */
   verbose?: number;
   /** Tasks per message to a worker: `'auto'` (the default) adapts it to task duration, as joblib does. */
   batchSize?: 'auto' | number;
   /** Batches in flight ahead of the results: a number, `'all'`, or an expression of `nJobs` (default `'2*nJobs'`). */
   preDispatch?: number | string;
+  /** Aborting it rejects any `run()` in progress with the signal's reason and stops its workers' tasks. */
+  signal?: AbortSignal;
+  /**
+   * A task running longer than this (ms) fails the run with a `TimeoutError`; its worker is terminated
+   * and replaced. Enforced by the worker backends: with `nJobs: 1` tasks run in this thread and
+   * cannot be interrupted.
+   */
+  timeoutMs?: number;
+  /** Heap limit of each worker, in MB; a task that needs more ends with a `WorkerCrashedError`. */
+  maxWorkerMemoryMb?: number;
+  /**
+   * Inside a worker, `Parallel` runs sequentially by default (as joblib limits nested parallelism, to
+   * avoid oversubscribing the CPUs); `nested: true` lets a task start its own workers.
+   */
+  nested?: boolean;
+}
+
+/** Options of one `run()` call. */
+export interface RunOptions {
+  /** Aborting it rejects this run with the signal's reason and stops its running tasks. */
+  signal?: AbortSignal;
 }
 
 /** The results of `run(tasks)`: a tuple stays a tuple, an array of tasks gives an array of results. */
@@ -40,12 +64,38 @@ export type RunResults<T extends readonly Task[]> = { -readonly [K in keyof T]: 
 
 let nextRunId = 1;
 
+/** Explicit options win over the enclosing `parallelConfig` scope, which wins over the defaults. */
+function resolveOptions(options: ParallelOptions): ParallelOptions {
+  const resolved: ParallelOptions = { ...currentParallelConfig() };
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
+  }
+  return resolved;
+}
+
+function checkPositive(name: string, value: unknown, expected: string): void {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)) {
+    throw invalidArgument(name, expected, value);
+  }
+}
+
+function checkSignal(name: string, signal: unknown): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw invalidArgument(name, 'an AbortSignal', signal);
+}
+
 export class Parallel {
   readonly nJobs: number;
   readonly backendName: string;
   readonly verbose: number;
   readonly batchSize: 'auto' | number;
   readonly preDispatch: number | string;
+  readonly timeoutMs: number | undefined;
+  readonly maxWorkerMemoryMb: number | undefined;
+  private readonly signal: AbortSignal | undefined;
+  private readonly backendOptions: Readonly<Record<string, unknown>> | undefined;
+  /** True when this instance runs inside a worker without `nested: true`: it then runs sequentially. */
+  private readonly sequentialBecauseNested: boolean;
   private backend: ParallelBackend | undefined;
   private readonly workers: number;
 
@@ -59,7 +109,12 @@ export class Parallel {
       verbose = 0,
       batchSize = 'auto',
       preDispatch = '2*nJobs',
-    } = options;
+      timeoutMs,
+      maxWorkerMemoryMb,
+      signal,
+      backendOptions,
+      nested = false,
+    } = resolveOptions(options);
     this.workers = effectiveNJobs(nJobs);
     if (typeof backend !== 'string' || !isKnownBackend(backend)) {
       const known = ['threads', 'processes', 'sequential', ...registeredBackendNames()].map((n) => `'${n}'`);
@@ -75,11 +130,22 @@ export class Parallel {
       throw invalidArgument('batchSize', "'auto' or a positive integer", batchSize);
     }
     evaluatePreDispatch(preDispatch, this.workers);
+    checkPositive('timeoutMs', timeoutMs, 'a number of milliseconds > 0');
+    checkPositive('maxWorkerMemoryMb', maxWorkerMemoryMb, 'a number of megabytes > 0');
+    checkSignal('signal', signal);
+    if (backendOptions !== undefined && (backendOptions === null || typeof backendOptions !== 'object')) {
+      throw invalidArgument('backendOptions', 'an object', backendOptions);
+    }
     this.nJobs = nJobs;
     this.backendName = backend;
     this.verbose = verbose;
     this.batchSize = batchSize;
     this.preDispatch = preDispatch;
+    this.timeoutMs = timeoutMs;
+    this.maxWorkerMemoryMb = maxWorkerMemoryMb;
+    this.signal = signal;
+    this.backendOptions = backendOptions;
+    this.sequentialBecauseNested = isJoblibWorker() && !nested && backend !== 'sequential';
   }
 
   /**
@@ -88,28 +154,54 @@ export class Parallel {
    * with that error (same class, message, stack and `cause`, plus `taskIndex` and `functionName`);
    * tasks not started by then never start.
    */
-  run<const T extends readonly Task[]>(tasks: T): Promise<RunResults<T>>;
-  run<R>(tasks: Iterable<Task<R>> | AsyncIterable<Task<R>>): Promise<R[]>;
-  async run(tasks: Iterable<Task> | AsyncIterable<Task>): Promise<unknown[]> {
+  run<const T extends readonly Task[]>(tasks: T, options?: RunOptions): Promise<RunResults<T>>;
+  run<R>(tasks: Iterable<Task<R>> | AsyncIterable<Task<R>>, options?: RunOptions): Promise<R[]>;
+  async run(tasks: Iterable<Task> | AsyncIterable<Task>, options: RunOptions = {}): Promise<unknown[]> {
     assertNotImportingTaskModule();
+    checkSignal('run(tasks, options): options.signal', options?.signal);
+    if (Array.isArray(tasks)) {
+      const bad = tasks.findIndex((item) => !isTask(item));
+      if (bad >= 0) {
+        throw new InvalidArgumentError(
+          `Parallel.run(tasks): item ${bad} is ${describeValue(tasks[bad])}, not a task. Make each item with delayed(fn)(...args).`,
+        );
+      }
+    }
     const backend = this.acquireBackend();
     const preDispatch = evaluatePreDispatch(this.preDispatch, backend.concurrency);
-    const reporter = new VerboseReporter(this.verbose, `Parallel(nJobs=${this.nJobs})`, preDispatch);
+    const label = `Parallel(nJobs=${this.nJobs})`;
+    const reporter = new VerboseReporter(this.verbose, label, preDispatch);
     const sizer: BatchSizer =
       this.batchSize === 'auto'
         ? new AutoBatchSize((tooFast, seconds, size) => reporter.batchSizeChanged(tooFast, seconds, size))
         : new FixedBatchSize(this.batchSize);
+    const signals = [this.signal, options?.signal].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     reporter.start(backend.name, backend.concurrency);
+    if (this.sequentialBecauseNested) {
+      reporter.print(
+        'Nested inside a worker: running sequentially (pass nested: true to start workers here).',
+      );
+    }
+    const startedAt = performance.now();
     return runTasks({
       backend,
       runId: nextRunId++,
       tasks,
       sizer,
       preDispatch,
+      signal,
+      timeoutMs: this.timeoutMs,
       observer: {
         progress: (counters) => reporter.progress(counters),
         finish: (outcome, counters) => {
           if (outcome === 'done') reporter.finished(counters);
+        },
+        interruptedLine: (counters) => {
+          if (!this.verbose) return undefined;
+          const elapsed = shortFormatTime((performance.now() - startedAt) / 1000);
+          const total = counters.inputExhausted ? ` of ${counters.dispatchedTasks}` : '';
+          return `[${label}]: Interrupted by Ctrl-C after ${counters.completedTasks}${total} tasks | elapsed: ${elapsed}`;
         },
       },
     });
@@ -129,18 +221,23 @@ export class Parallel {
   private acquireBackend(): ParallelBackend {
     if (this.backend) return this.backend;
     const name = this.backendName;
+    const builtin = name === 'threads' || name === 'processes';
     let backend: ParallelBackend;
-    if (name === 'sequential' || ((name === 'threads' || name === 'processes') && this.workers === 1)) {
+    if (name === 'sequential' || this.sequentialBecauseNested || (builtin && this.workers === 1)) {
       // As joblib: one job runs in the caller, with no worker to start or data to copy.
       backend = new SequentialBackend();
     } else if (name === 'threads') {
-      backend = new ThreadsBackend(this.workers);
+      backend = new ThreadsBackend(this.workers, this.maxWorkerMemoryMb);
     } else if (name === 'processes') {
-      backend = new ProcessesBackend(this.workers);
+      backend = new ProcessesBackend(this.workers, this.maxWorkerMemoryMb);
     } else {
       const factory = backendFactory(name);
       if (!factory) throw invalidArgument('backend', 'a registered backend name', name);
-      backend = factory({ nJobs: this.workers });
+      backend = factory({
+        nJobs: this.workers,
+        ...(this.maxWorkerMemoryMb === undefined ? {} : { maxWorkerMemoryMb: this.maxWorkerMemoryMb }),
+        ...(this.backendOptions === undefined ? {} : { options: this.backendOptions }),
+      });
     }
     this.backend = backend;
     return backend;

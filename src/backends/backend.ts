@@ -15,6 +15,8 @@ export interface BackendBatch {
   /** Where each function lives, for backends whose workers import it (undefined for in-process backends). */
   readonly locations: readonly (LocatedFunction | undefined)[];
   readonly args: readonly (readonly unknown[])[];
+  /** Fail the batch with a `TimeoutError` when one of its tasks runs longer than this. */
+  readonly timeoutMs?: number;
 }
 
 export type BatchOutcome =
@@ -41,6 +43,11 @@ export interface ParallelBackend {
   endRun?(runId: number): void;
   /** Stops the run's tasks that have not started yet, as soon as the workers can see it. */
   cancelRun(runId: number): void;
+  /**
+   * Stops the run at once, running tasks included (terminating the workers that hold them). Backends
+   * without it fall back to `cancelRun`.
+   */
+  abortRun?(runId: number): void;
   /** Releases the workers. The backend may be used again afterwards: it then starts new ones. */
   close(): Promise<void>;
 }
@@ -48,6 +55,10 @@ export interface ParallelBackend {
 export interface BackendConfig {
   /** Number of workers asked for, already resolved (`-1` has become the CPU count). */
   readonly nJobs: number;
+  /** Heap limit per worker, in MB (threads: `resourceLimits`; processes: `--max-old-space-size`). */
+  readonly maxWorkerMemoryMb?: number;
+  /** Backend-specific options, as given in `backendOptions`. */
+  readonly options?: Readonly<Record<string, unknown>>;
 }
 
 export type ParallelBackendFactory = (config: BackendConfig) => ParallelBackend;

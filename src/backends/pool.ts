@@ -3,7 +3,7 @@
  * least loaded worker, defines each function once per worker, ref's workers only while they hold work
  * (so an idle program exits by itself), and turns a worker's death into an error instead of a hang.
  */
-import { deserializeThrown, TaskImportError, WorkerCrashedError } from '../errors.ts';
+import { deserializeThrown, TaskImportError, TimeoutError, WorkerCrashedError } from '../errors.ts';
 import type { LocatedFunction } from '../locate/index.ts';
 import type { BatchMessage, FromWorker, ToWorker } from '../worker/protocol.ts';
 import type { BackendBatch, BatchOutcome } from './backend.ts';
@@ -16,10 +16,17 @@ export interface WorkerHandle {
   ref(): void;
   unref(): void;
   terminate(): Promise<void>;
+  /**
+   * Which task the worker is on: the batch id and the task's position in it, as last reported
+   * (threads: a shared-memory slot written before every task; processes: reports when a batch has a
+   * timeout, and a last word on the way out).
+   */
+  position(): { batch: number; at: number } | undefined;
 }
 
 export interface WorkerEvents {
   message(message: FromWorker): void;
+  /** `error`: what the worker said killed it (an uncaught exception, running out of memory), if anything. */
   exit(exitCode: number | null, signal: string | null, error: Error | undefined): void;
 }
 
@@ -27,6 +34,8 @@ export type SpawnWorker = (events: WorkerEvents) => WorkerHandle;
 
 interface Pending {
   readonly id: number;
+  /** When a timeout check first saw this batch at the head of its worker's queue. */
+  headSince?: number;
   readonly batch: BackendBatch;
   readonly resolve: (outcome: BatchOutcome) => void;
   readonly reject: (error: unknown) => void;
@@ -34,10 +43,18 @@ interface Pending {
 
 interface PooledWorker {
   readonly handle: WorkerHandle;
+  /** Batches sent to this worker, in the order it runs them: the first is running. */
   readonly outstanding: Pending[];
   readonly knownFunctions: Set<number>;
   alive: boolean;
+  /** Why we are terminating it, so that its exit is not reported as a crash. */
+  stopping?: 'abort' | { timeout: TimeoutError };
+  /** For timeouts: the position last seen in the running batch, and since when. */
+  watched?: { batch: number; at: number; since: number };
 }
+
+/** Time a worker may take to start and import a task module before a batch with a timeout counts as late. */
+const START_ALLOWANCE_MS = 30_000;
 
 let nextFunctionId = 1;
 const functionIds = new WeakMap<LocatedFunction, number>();
@@ -94,6 +111,7 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.timeoutTimer) clearInterval(this.timeoutTimer);
     const workers = this.workers.splice(0);
     for (const worker of workers) {
       worker.alive = false;
@@ -125,6 +143,7 @@ export class WorkerPool {
       args: batch.args as unknown[][],
     };
     if (defs.length > 0) message.defs = defs;
+    if (batch.timeoutMs !== undefined) message.report = true;
     try {
       worker.handle.send(message);
     } catch (error) {
@@ -134,6 +153,80 @@ export class WorkerPool {
     for (const [id] of defs) worker.knownFunctions.add(id);
     if (worker.outstanding.length === 0) worker.handle.ref();
     worker.outstanding.push(pending);
+    if (batch.timeoutMs !== undefined) this.watchTimeouts(batch.timeoutMs);
+  }
+
+  /**
+   * Stops a run at once: workers running its batches are terminated (they may be stuck in a CPU loop)
+   * and replaced lazily; its queued batches resolve as cancelled without starting.
+   */
+  abortRun(runId: number): void {
+    for (const worker of [...this.workers]) {
+      const queued = worker.outstanding.filter((p, i) => i > 0 && p.batch.runId === runId);
+      for (const pending of queued) {
+        worker.outstanding.splice(worker.outstanding.indexOf(pending), 1);
+        pending.resolve({ ok: 'cancelled', completed: 0 });
+      }
+      if (worker.outstanding[0]?.batch.runId === runId) this.stopWorker(worker, 'abort');
+    }
+  }
+
+  /** Terminates a worker on purpose; its exit resolves or rejects its running batch as `reason` says. */
+  private stopWorker(worker: PooledWorker, reason: NonNullable<PooledWorker['stopping']>): void {
+    if (!worker.alive || worker.stopping) return;
+    worker.stopping = reason;
+    void worker.handle.terminate();
+  }
+
+  private timeoutTimer: NodeJS.Timeout | undefined;
+
+  /** Checks running batches that have a timeout, a few times per timeout period, while any exists. */
+  private watchTimeouts(timeoutMs: number): void {
+    if (this.timeoutTimer) return;
+    const every = Math.max(5, Math.min(50, Math.floor(timeoutMs / 5)));
+    this.timeoutTimer = setInterval(() => this.checkTimeouts(), every);
+    this.timeoutTimer.unref();
+  }
+
+  private checkTimeouts(): void {
+    const now = performance.now();
+    let watching = false;
+    for (const worker of this.workers) {
+      const running = worker.outstanding[0];
+      const timeoutMs = running?.batch.timeoutMs;
+      if (!running || timeoutMs === undefined || worker.stopping) continue;
+      watching = true;
+      const reported = worker.handle.position();
+      // The clock starts when the worker says it started the batch, not when the batch was sent:
+      // a worker still starting up (or importing the task's module) is not a task running late,
+      // unless it never gets there (a module whose top level never returns).
+      if (reported?.batch !== running.id) {
+        running.headSince ??= now;
+        if (now - running.headSince <= timeoutMs + START_ALLOWANCE_MS) continue;
+      }
+      const at = reported?.batch === running.id ? reported.at : 0;
+      const seen = worker.watched;
+      if (!seen || seen.batch !== running.id || seen.at !== at) {
+        worker.watched = { batch: running.id, at, since: now };
+        continue;
+      }
+      if (now - seen.since <= timeoutMs) continue;
+      const { batch } = running;
+      const taskIndex = batch.firstIndex + at;
+      const name = batch.locations[at]?.name ?? batch.fns[at]?.name ?? 'task';
+      this.stopWorker(worker, {
+        timeout: new TimeoutError(
+          `Task ${taskIndex} (${name}) ran longer than timeoutMs=${timeoutMs}; its ${this.kindLabel} (${worker.handle.label}) was terminated and will be replaced.`,
+          taskIndex,
+          name,
+          timeoutMs,
+        ),
+      });
+    }
+    if (!watching && this.timeoutTimer) {
+      clearInterval(this.timeoutTimer);
+      this.timeoutTimer = undefined;
+    }
   }
 
   /** The idle worker if any, else a new one while under `size`, else the least loaded. */
@@ -163,14 +256,16 @@ export class WorkerPool {
   }
 
   private onMessage(worker: PooledWorker, message: FromWorker): void {
+    if (message.t === 'at') return;
     const index = worker.outstanding.findIndex((p) => p.id === message.id);
     if (index < 0) return;
     const [pending] = worker.outstanding.splice(index, 1) as [Pending];
+    worker.watched = undefined;
     if (worker.outstanding.length === 0 && worker.alive) worker.handle.unref();
     pending.resolve(this.toOutcome(pending.batch, message));
   }
 
-  private toOutcome(batch: BackendBatch, message: FromWorker): BatchOutcome {
+  private toOutcome(batch: BackendBatch, message: Exclude<FromWorker, { t: 'at' }>): BatchOutcome {
     if (message.t === 'done') return { ok: true, results: message.results };
     if (message.t === 'cancelled') return { ok: 'cancelled', completed: message.completed };
     const located = batch.locations[message.at];
@@ -201,31 +296,50 @@ export class WorkerPool {
     error: Error | undefined,
   ): void {
     worker.alive = false;
-    const position = this.workers.indexOf(worker);
-    if (position >= 0) this.workers.splice(position, 1);
+    const index = this.workers.indexOf(worker);
+    if (index >= 0) this.workers.splice(index, 1);
     const [running, ...waiting] = worker.outstanding.splice(0);
     if (running) {
-      const { batch } = running;
-      const last = batch.firstIndex + batch.fns.length - 1;
-      const name = batch.locations[0]?.name ?? batch.fns[0]?.name ?? 'task';
-      const which =
-        batch.fns.length === 1
-          ? `task ${batch.firstIndex} (${name})`
-          : `one of tasks ${batch.firstIndex}..${last} (${name})`;
-      const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
-      const detail = error ? `: ${error.name}: ${error.message}` : '';
-      running.reject(
-        new WorkerCrashedError(
-          `A ${this.kindLabel} (${worker.handle.label}) ${how} while running ${which}${detail}`,
-          batch.firstIndex,
-          name,
-          exitCode,
-          signal,
-        ),
-      );
+      const stopping = worker.stopping;
+      if (stopping === 'abort') running.resolve({ ok: 'cancelled', completed: 0 });
+      else if (stopping) running.reject(stopping.timeout);
+      else running.reject(this.crashError(worker, running, exitCode, signal, error));
     }
-    // Batches queued behind the crashed one never started: give them to the other workers.
+    // Batches queued behind the stopped one never started: give them to the other workers.
     if (!this.closed) for (const pending of waiting) this.assign(pending);
+  }
+
+  private crashError(
+    worker: PooledWorker,
+    running: Pending,
+    exitCode: number | null,
+    signal: string | null,
+    error: Error | undefined,
+  ): WorkerCrashedError {
+    const { batch } = running;
+    const reported = worker.handle.position();
+    const at = reported?.batch === running.id ? reported.at : undefined;
+    const taskIndex = batch.firstIndex + (at ?? 0);
+    const name = batch.locations[at ?? 0]?.name ?? batch.fns[at ?? 0]?.name ?? 'task';
+    const which =
+      at !== undefined || batch.fns.length === 1
+        ? `task ${taskIndex} (${name})`
+        : `one of tasks ${batch.firstIndex}..${batch.firstIndex + batch.fns.length - 1} (${name})`;
+    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
+    const outOfMemory = (error as { code?: string } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    let detail = error ? `: ${error.name}: ${error.message}` : '';
+    if (outOfMemory || signal === 'SIGABRT' || exitCode === 134) {
+      detail += ' (it ran out of memory: raise maxWorkerMemoryMb, or make the task use less)';
+    } else if (!signal && exitCode !== null && !error) {
+      detail += ' (the task, or code it called, ended the worker: process.exit() or a fatal error)';
+    }
+    return new WorkerCrashedError(
+      `A ${this.kindLabel} (${worker.handle.label}) ${how} while running ${which}${detail}`,
+      taskIndex,
+      name,
+      exitCode,
+      signal,
+    );
   }
 }
 

@@ -1,24 +1,69 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { onInterruptExit } from '../interrupt.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../worker/protocol.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
 import { inheritableExecArgv, tsxDirectory, workerEntryPath } from './worker-entry.ts';
 
-function startProcess(events: WorkerEvents): WorkerHandle {
+/** Every live worker process, so that Ctrl-C can kill them all synchronously before the program exits. */
+const liveChildren = new Set<ChildProcess>();
+onInterruptExit(() => {
+  for (const child of liveChildren) child.kill('SIGKILL');
+});
+
+function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefined): WorkerHandle {
+  const execArgv = inheritableExecArgv().filter((arg) => !arg.startsWith('--max-old-space-size'));
+  if (maxWorkerMemoryMb) execArgv.push(`--max-old-space-size=${maxWorkerMemoryMb}`);
   const child: ChildProcess = fork(workerEntryPath('process-entry'), [], {
     serialization: 'advanced',
-    execArgv: inheritableExecArgv(),
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv,
+    // fd 4: the worker's last word (which task it was on, what killed it), written synchronously.
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
   });
+  liveChildren.add(child);
+  let position: { batch: number; at: number } | undefined;
+  let lastError: Error | undefined;
+  let lastWords = '';
+  const lastWordPipe = child.stdio[4] as NodeJS.ReadableStream | null;
+  lastWordPipe?.on('data', (chunk: Buffer) => {
+    lastWords += chunk.toString('utf8');
+  });
+  const readLastWords = () => {
+    for (const line of lastWords.split('\n')) {
+      if (!line) continue;
+      try {
+        const record = JSON.parse(line) as {
+          batch?: number;
+          at?: number;
+          error?: { name: string; message: string };
+        };
+        if (record.batch !== undefined && record.at !== undefined)
+          position = { batch: record.batch, at: record.at };
+        if (record.error)
+          lastError = Object.assign(new Error(record.error.message), { name: record.error.name });
+      } catch {
+        // A partial line from a worker killed mid-write says nothing reliable.
+      }
+    }
+    lastWords = '';
+  };
   const init: WorkerInit = { tsxDirectory: tsxDirectory(), sourceMaps: process.sourceMapsEnabled };
   child.send({ t: 'init', init });
   let failure: Error | undefined;
-  child.on('message', (message: FromWorker) => events.message(message));
+  child.on('message', (message: FromWorker) => {
+    if (message.t === 'at') position = { batch: message.id, at: message.at };
+    else events.message(message);
+  });
   child.on('error', (error) => {
     failure = error;
   });
-  child.on('exit', (code, signal) => events.exit(code, signal, failure));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // 'close' comes after 'exit' once the pipes are drained, so the last word has been read.
+  child.on('close', (code, signal) => {
+    liveChildren.delete(child);
+    readLastWords();
+    events.exit(code, signal, failure ?? lastError);
+  });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   return {
     label: `process ${child.pid}`,
     send: (message: ToWorker) => {
@@ -31,6 +76,10 @@ function startProcess(events: WorkerEvents): WorkerHandle {
     unref: () => {
       child.unref();
       child.channel?.unref();
+    },
+    position: () => {
+      readLastWords();
+      return position;
     },
     terminate: async () => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -52,11 +101,15 @@ export class ProcessesBackend extends WorkerBackend {
   protected readonly poolKind = 'processes';
 
   protected poolKey(): string {
-    return String(this.concurrency);
+    return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}`;
   }
 
   protected createPool(): WorkerPool {
-    return new WorkerPool(this.concurrency, startProcess, 'worker process');
+    return new WorkerPool(
+      this.concurrency,
+      (events) => startProcess(events, this.maxWorkerMemoryMb),
+      'worker process',
+    );
   }
 
   protected cancelInWorkers(pool: WorkerPool, runId: number): void {

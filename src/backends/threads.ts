@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { CANCEL_TABLE_SIZE, cancelSlot, type FromWorker, type WorkerInit } from '../worker/protocol.ts';
-import { type WorkerHandle, WorkerPool } from './pool.ts';
+import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
 import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-entry.ts';
 
@@ -11,11 +11,16 @@ import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-entry.
 const control = new SharedArrayBuffer(CANCEL_TABLE_SIZE * Int32Array.BYTES_PER_ELEMENT);
 const controlView = new Int32Array(control);
 
-function startThread(events: {
-  message(m: FromWorker): void;
-  exit(c: number | null, s: string | null, e?: Error): void;
-}): WorkerHandle {
-  const init: WorkerInit = { control, tsxDirectory: tsxDirectory(), sourceMaps: process.sourceMapsEnabled };
+function startThread(events: WorkerEvents, maxWorkerMemoryMb: number | undefined): WorkerHandle {
+  const position = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
+  const positionView = new Int32Array(position);
+  const init: WorkerInit = {
+    control,
+    position,
+    tsxDirectory: tsxDirectory(),
+    sourceMaps: process.sourceMapsEnabled,
+  };
+  const resourceLimits = maxWorkerMemoryMb ? { maxOldGenerationSizeMb: maxWorkerMemoryMb } : undefined;
   const entry = workerEntryUrl('thread-entry');
   let worker: Worker;
   if (runningFromSource) {
@@ -31,9 +36,9 @@ function startThread(events: {
       }
       await import(${JSON.stringify(entry.href)});
     })().catch((error) => { process.nextTick(() => { throw error; }); });`;
-    worker = new Worker(bootstrap, { eval: true, workerData: init });
+    worker = new Worker(bootstrap, { eval: true, workerData: init, resourceLimits });
   } else {
-    worker = new Worker(entry, { workerData: init });
+    worker = new Worker(entry, { workerData: init, resourceLimits });
   }
   let failure: Error | undefined;
   worker.on('message', (message: FromWorker) => events.message(message));
@@ -50,6 +55,10 @@ function startThread(events: {
       worker.ref();
       await worker.terminate();
     },
+    position: () => {
+      const batch = Atomics.load(positionView, 0);
+      return batch === 0 ? undefined : { batch, at: Atomics.load(positionView, 1) };
+    },
   };
 }
 
@@ -59,11 +68,15 @@ export class ThreadsBackend extends WorkerBackend {
   protected readonly poolKind = 'threads';
 
   protected poolKey(): string {
-    return String(this.concurrency);
+    return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}`;
   }
 
   protected createPool(): WorkerPool {
-    return new WorkerPool(this.concurrency, startThread, 'worker thread');
+    return new WorkerPool(
+      this.concurrency,
+      (events) => startThread(events, this.maxWorkerMemoryMb),
+      'worker thread',
+    );
   }
 
   protected cancelInWorkers(_pool: WorkerPool, runId: number): void {

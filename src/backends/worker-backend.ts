@@ -34,7 +34,10 @@ export abstract class WorkerBackend implements ParallelBackend {
   private shared: SharedPool | undefined;
   private readonly runs = new Set<number>();
 
-  constructor(readonly concurrency: number) {}
+  constructor(
+    readonly concurrency: number,
+    protected readonly maxWorkerMemoryMb?: number,
+  ) {}
 
   /** Backends of one kind share one current pool... */
   protected abstract readonly poolKind: string;
@@ -85,6 +88,12 @@ export abstract class WorkerBackend implements ParallelBackend {
 
   cancelRun(runId: number): void {
     if (this.shared) this.cancelInWorkers(this.shared.pool, runId);
+  }
+
+  abortRun(runId: number): void {
+    if (!this.shared) return;
+    this.cancelInWorkers(this.shared.pool, runId);
+    this.shared.pool.abortRun(runId);
   }
 
   async close(): Promise<void> {

@@ -8,9 +8,11 @@ import {
   attachTaskInfo,
   describeValue,
   InvalidArgumentError,
+  TimeoutError,
   UnsendableArgumentError,
   WorkerCrashedError,
 } from '../errors.ts';
+import { watchInterrupts } from '../interrupt.ts';
 import { cachedLocation, type LocatedFunction, locateFunction } from '../locate/index.ts';
 import { assertImportableByWorker } from '../main-guard.ts';
 import type { RunCounters } from '../progress/verbose.ts';
@@ -19,6 +21,8 @@ import type { BatchSizer } from './batch-size.ts';
 export interface RunObserver {
   /** After each completed batch. */
   progress(counters: RunCounters, total: number | undefined): void;
+  /** The one line to print if Ctrl-C stops this run (undefined when not verbose). */
+  interruptedLine?(counters: RunCounters): string | undefined;
   /** Once, when the run settles. */
   finish(outcome: 'done' | 'failed', counters: RunCounters): void;
 }
@@ -31,6 +35,10 @@ export interface RunSpec {
   /** Batches allowed in flight at once. */
   readonly preDispatch: number;
   readonly observer: RunObserver;
+  /** Aborting rejects the run with the signal's reason and stops its running tasks. */
+  readonly signal?: AbortSignal;
+  /** A task running longer fails the run with a `TimeoutError` (worker backends only). */
+  readonly timeoutMs?: number;
 }
 
 type Source = { next(): IteratorResult<unknown> | Promise<IteratorResult<unknown>>; return?(): unknown };
@@ -97,16 +105,33 @@ class TaskRun implements RunCounters {
   private resolve!: (results: unknown[]) => void;
   private reject!: (error: unknown) => void;
   private readonly checkedModules = new Set<string>();
+  private readonly cleanups: (() => void)[] = [];
 
   constructor(private readonly spec: RunSpec) {
     this.promise = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
-    const { tasks } = spec;
+    const { tasks, signal } = spec;
     this.knownLength = Array.isArray(tasks) ? tasks.length : undefined;
     this.source = openSource(tasks);
+    if (signal?.aborted) {
+      this.settled = true;
+      this.reject(signal.reason);
+      return;
+    }
     spec.backend.startRun?.(spec.runId);
+    if (signal) {
+      const onAbort = () => this.fail(signal.reason, true);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.cleanups.push(() => signal.removeEventListener('abort', onAbort));
+    }
+    this.cleanups.push(
+      watchInterrupts({
+        interrupt: (error) => this.fail(error, true),
+        progressLine: () => spec.observer.interruptedLine?.(this),
+      }),
+    );
     void this.pump();
   }
 
@@ -158,7 +183,10 @@ class TaskRun implements RunCounters {
     // An array's end is known without reading past it, so the last progress message can say "finished".
     if (this.knownLength !== undefined && firstIndex + fns.length >= this.knownLength) this.sawEnd = true;
     if (fns.length === 0) return undefined;
-    return { runId: this.spec.runId, firstIndex, fns, locations, args };
+    const { runId, timeoutMs } = this.spec;
+    return timeoutMs === undefined
+      ? { runId, firstIndex, fns, locations, args }
+      : { runId, firstIndex, fns, locations, args, timeoutMs };
   }
 
   private async locate(fn: AnyFunction): Promise<LocatedFunction> {
@@ -215,24 +243,33 @@ class TaskRun implements RunCounters {
   private onBatchError(batch: BackendBatch, error: unknown): void {
     this.inFlight--;
     if (this.settled) return;
-    this.fail(error instanceof WorkerCrashedError ? error : (findUnsendable(batch, error) ?? error));
+    const ours = error instanceof WorkerCrashedError || error instanceof TimeoutError;
+    this.fail(ours ? error : (findUnsendable(batch, error) ?? error));
   }
 
   private finishIfDone(): boolean {
     if (this.settled || !this.inputExhausted || this.inFlight > 0) return false;
     this.settled = true;
+    for (const cleanup of this.cleanups) cleanup();
     this.spec.backend.endRun?.(this.spec.runId);
     this.spec.observer.finish('done', this);
     this.resolve(this.results);
     return true;
   }
 
-  private fail(error: unknown): void {
+  /**
+   * Settles the run with `error`. Tasks not started never start; with `hard` (abort, Ctrl-C) the
+   * running ones are stopped too, by terminating their workers. Otherwise workers finish the task
+   * in hand and stay up for the next run.
+   */
+  private fail(error: unknown, hard = false): void {
     if (this.settled) return;
     this.settled = true;
-    // Stop the tasks that have not started; the workers stay up for the next run.
-    this.spec.backend.cancelRun(this.spec.runId);
-    this.spec.backend.endRun?.(this.spec.runId);
+    for (const cleanup of this.cleanups) cleanup();
+    const { backend, runId } = this.spec;
+    if (hard && backend.abortRun) backend.abortRun(runId);
+    else backend.cancelRun(runId);
+    backend.endRun?.(runId);
     try {
       const closing = this.source.return?.();
       if (isPromise(closing as Promise<unknown>)) (closing as Promise<unknown>).catch(() => {});

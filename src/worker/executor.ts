@@ -15,6 +15,8 @@ export interface ExecutorOptions {
   isCancelled: (run: number) => boolean;
   /** Processes only: give the event loop a turn this often (ms) so that cancel messages get in. */
   yieldEveryMs?: number;
+  /** Called before each task with the batch and the task's position (for timeouts and crash reports). */
+  onTaskStart?: (message: BatchMessage, at: number) => void;
 }
 
 function canClone(value: unknown): boolean {
@@ -52,7 +54,7 @@ export class TaskExecutor {
     if (message.defs) for (const [id, ref] of message.defs) this.refs.set(id, ref);
     const { id, run, args } = message;
     const results: unknown[] = new Array(args.length);
-    const { isCancelled, yieldEveryMs } = this.options;
+    const { isCancelled, yieldEveryMs, onTaskStart } = this.options;
     let lastYield = yieldEveryMs ? performance.now() : 0;
     let i = 0;
     try {
@@ -60,6 +62,8 @@ export class TaskExecutor {
         if (isCancelled(run)) return { t: 'cancelled', id, completed: i };
         const fnId = typeof message.fn === 'number' ? message.fn : (message.fn[i] as number);
         const fn = this.functions.get(fnId) ?? (await this.resolve(fnId));
+        // After the import: loading a module is not the task's own running time.
+        onTaskStart?.(message, i);
         let value = fn(...(args[i] as unknown[]));
         if (isThenable(value)) value = await value;
         results[i] = value;

@@ -1,4 +1,5 @@
 /** Entry of a child process worker: like a thread worker, over the IPC channel with V8 serialization. */
+import { writeSync } from 'node:fs';
 import { markAsWorker } from '../main-guard.ts';
 import { TaskExecutor } from './executor.ts';
 import type { BatchMessage, ToWorker, WorkerInit } from './protocol.ts';
@@ -13,6 +14,35 @@ if (!process.send) {
 const send: (message: unknown) => boolean = process.send.bind(process);
 // The caller is gone (exited or killed): nothing will read our results, so leave with it.
 process.on('disconnect', () => process.exit(0));
+
+/** The task in progress, told to the caller through fd 4 (a pipe) on the way out, synchronously. */
+let current: { batch: number; at: number } | undefined;
+const LAST_WORD_FD = 4;
+function lastWord(error?: unknown): void {
+  const record: Record<string, unknown> = { ...current };
+  if (error !== undefined) {
+    record.error =
+      error instanceof Error
+        ? { name: error.name, message: error.message }
+        : { name: 'Error', message: String(error) };
+  }
+  try {
+    writeSync(LAST_WORD_FD, `${JSON.stringify(record)}\n`);
+  } catch {
+    // No pipe (started by hand): nothing to tell.
+  }
+}
+process.on('exit', () => lastWord());
+// An error thrown outside the task's own call (a timer, a stray promise) kills the worker; say what it was.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (error: unknown) => {
+    lastWord(error);
+    process.stderr.write(
+      `joblib-ts worker: ${event === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection'}: ${error instanceof Error ? error.stack : String(error)}\n`,
+    );
+    process.exit(70);
+  });
+}
 
 const cancelled = new Set<number>();
 let executor: TaskExecutor | undefined;
@@ -39,6 +69,10 @@ process.on('message', (message: ToWorker | { t: 'init'; init: WorkerInit }) => {
       init: message.init,
       isCancelled: (run) => cancelled.has(run),
       yieldEveryMs: 20,
+      onTaskStart: (batch, at) => {
+        current = { batch: batch.id, at };
+        if (batch.report) send({ t: 'at', id: batch.id, at });
+      },
     });
     return;
   }

@@ -13,6 +13,8 @@ export interface WorkerInit {
   tsxDirectory?: string;
   /** Whether the caller maps stack traces through source maps (it does under tsx). */
   sourceMaps: boolean;
+  /** Threads only: two int32 slots where the worker writes [batch id, task position] before each task. */
+  position?: SharedArrayBuffer;
 }
 
 export interface BatchMessage {
@@ -25,6 +27,8 @@ export interface BatchMessage {
   /** One function id for the whole batch, or one per task. */
   fn: number | number[];
   args: unknown[][];
+  /** Processes only: report each task's start (the batch has a timeout to enforce). */
+  report?: true;
 }
 
 export interface CancelMessage {
@@ -47,7 +51,9 @@ export type FromWorker =
       /** Set when the task ran but its result could not be sent back. */
       unsendableResult?: boolean;
     }
-  | { t: 'cancelled'; id: number; completed: number };
+  | { t: 'cancelled'; id: number; completed: number }
+  /** Processes only: task `at` of batch `id` is starting (sent when the batch asks for reports). */
+  | { t: 'at'; id: number; at: number };
 
 /** Size of the cancellation table: a run is cancelled when `table[run % SIZE] === run`. */
 export const CANCEL_TABLE_SIZE = 1024;

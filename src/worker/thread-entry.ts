@@ -8,9 +8,17 @@ markAsWorker();
 const init = workerData as WorkerInit;
 if (init.sourceMaps) process.setSourceMapsEnabled(true);
 const control = init.control ? new Int32Array(init.control) : undefined;
+const position = init.position ? new Int32Array(init.position) : undefined;
 const executor = new TaskExecutor({
   init,
   isCancelled: (run) => control !== undefined && Atomics.load(control, cancelSlot(run)) === run,
+  // Two plain stores per task: the caller reads them only when a timeout or a crash needs to know.
+  onTaskStart: position
+    ? (message, at) => {
+        Atomics.store(position, 0, message.id);
+        Atomics.store(position, 1, at);
+      }
+    : undefined,
 });
 
 const port = parentPort!;
