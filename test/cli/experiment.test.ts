@@ -12,7 +12,7 @@ import { PNG } from 'pngjs';
 import { svgSize } from '../../src/cli/experiment/charts.ts';
 import { median, runGrid, type Timer } from '../../src/cli/experiment/grid.ts';
 import { busyWarning, describeMachine } from '../../src/cli/experiment/machine.ts';
-import { CSV_COLUMNS } from '../../src/cli/experiment/report.ts';
+import { CSV_COLUMNS, conclusion } from '../../src/cli/experiment/report.ts';
 import { parseSizes, runExperiment } from '../../src/cli/experiment.ts';
 import { createProgram } from '../../src/cli/program.ts';
 
@@ -261,6 +261,29 @@ describe('experiment with a fake timer', () => {
 
   it('warns when the load average says other programs keep the CPUs busy', () => {
     const machine = { ...describeMachine(), usableCpus: 2 };
+    const params = {
+      sizes: [10],
+      nJobsValues: [1, 2],
+      tasksPerCell: 2,
+      repeats: 1,
+      backend: 'threads' as const,
+    };
+    const cell = (nJobs: number, seconds: number) => ({
+      size: 10,
+      nJobs,
+      seconds,
+      runs: [seconds],
+      cached: false,
+    });
+    const result = (two: number) => ({
+      params,
+      machine,
+      date: '',
+      totalSeconds: 0,
+      cells: [cell(1, 1), cell(2, two)],
+    });
+    assert.equal(conclusion(result(0.6)).length, 3);
+    assert.match(conclusion(result(0.4)).join('\n'), /more than the 2 usable CPUs can give/);
     assert.equal(busyWarning({ ...machine, loadAverage: 0.4 }), undefined);
     assert.match(busyWarning({ ...machine, loadAverage: 3.5 }) ?? '', /busy \(load average 3\.5 on 2 CPUs\)/);
   });

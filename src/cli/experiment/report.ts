@@ -87,6 +87,11 @@ export function conclusion(result: ExperimentResult): string[] {
     `Best speedup: ${top.bestSpeedup.toFixed(2)}× with nJobs = ${top.bestNJobs} at size ${number.format(top.size)} (${cpus} usable CPU${cpus === 1 ? '' : 's'}).`,
     `Smallest size ${number.format(smallest.size)}: best nJobs = ${smallest.bestNJobs}, ${smallest.bestSpeedup.toFixed(2)}× over one job.`,
   ];
+  if (top.bestSpeedup > cpus * 1.05) {
+    lines.push(
+      `That is more than the ${cpus} usable CPU${cpus === 1 ? '' : 's'} can give: other programs were using the CPUs during the run, so the timings are noisy (rerun with --no-cache on a quiet machine).`,
+    );
+  }
   const paying = summary.filter((s) => s.bestNJobs > 1 && s.bestSpeedup >= 1.2);
   if (paying.length === 0) lines.push('Parallelism did not pay (less than 1.2×) at any size of this grid.');
   else if (paying.length < summary.length) {
