@@ -44,3 +44,5 @@ export type { BuiltinBackendName, ParallelOptions, RunOptions, RunResults } from
 export { Parallel } from './parallel.ts';
 export type { Compress, CompressMethod, DumpOptions, DumpResult, PersistErrorCode } from './persist.ts';
 export { dump, load, PersistError, zstdAvailable } from './persist.ts';
+export type { ProgressReporter, ProgressReporterOptions } from './progress/bar.ts';
+export { createProgressReporter } from './progress/bar.ts';

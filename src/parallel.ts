@@ -13,6 +13,7 @@ import { runTasks } from './dispatch/dispatcher.ts';
 import { evaluatePreDispatch } from './dispatch/expression.ts';
 import { describeValue, InvalidArgumentError, invalidArgument } from './errors.ts';
 import { assertNotImportingTaskModule, isJoblibWorker } from './main-guard.ts';
+import { createProgressReporter } from './progress/bar.ts';
 import { shortFormatTime, VerboseReporter } from './progress/verbose.ts';
 
 export type BuiltinBackendName = 'threads' | 'processes' | 'sequential';
@@ -32,6 +33,12 @@ export interface ParallelOptions {
   backendOptions?: Readonly<Record<string, unknown>>;
   /** joblib's progress messages: 0 none; 1..10 more and more often; above 10 every batch; 50+ to stdout. */
   verbose?: number;
+  /**
+   * A progress bar on stderr: on a terminal a live bar (done/total, rate, elapsed, ETA, at most 10
+   * redraws a second, cleared at the end); elsewhere plain lines every 10% or so. `true`, or
+   * `{ label, stream }`. On a terminal it replaces the verbose progress lines.
+   */
+  progress?: boolean | { label?: string; stream?: NodeJS.WritableStream };
   /** Tasks per message to a worker: `'auto'` (the default) adapts it to task duration, as joblib does. */
   batchSize?: 'auto' | number;
   /** Batches in flight ahead of the results: a number, `'all'`, or an expression of `nJobs` (default `'2*nJobs'`). */
@@ -92,6 +99,7 @@ export class Parallel {
   readonly preDispatch: number | string;
   readonly timeoutMs: number | undefined;
   readonly maxWorkerMemoryMb: number | undefined;
+  private readonly progress: ParallelOptions['progress'];
   private readonly signal: AbortSignal | undefined;
   private readonly backendOptions: Readonly<Record<string, unknown>> | undefined;
   /** True when this instance runs inside a worker without `nested: true`: it then runs sequentially. */
@@ -114,6 +122,7 @@ export class Parallel {
       signal,
       backendOptions,
       nested = false,
+      progress = false,
     } = resolveOptions(options);
     this.workers = effectiveNJobs(nJobs);
     if (typeof backend !== 'string' || !isKnownBackend(backend)) {
@@ -145,6 +154,10 @@ export class Parallel {
     this.maxWorkerMemoryMb = maxWorkerMemoryMb;
     this.signal = signal;
     this.backendOptions = backendOptions;
+    if (typeof progress !== 'boolean' && (progress === null || typeof progress !== 'object')) {
+      throw invalidArgument('progress', 'true, false, or { label, stream }', progress);
+    }
+    this.progress = progress;
     this.sequentialBecauseNested = isJoblibWorker() && !nested && backend !== 'sequential';
   }
 
@@ -170,6 +183,13 @@ export class Parallel {
     const backend = this.acquireBackend();
     const preDispatch = evaluatePreDispatch(this.preDispatch, backend.concurrency);
     const label = `Parallel(nJobs=${this.nJobs})`;
+    const bar = this.progress
+      ? createProgressReporter({ label, ...(typeof this.progress === 'object' ? this.progress : {}) })
+      : undefined;
+    const total = Array.isArray(tasks) ? tasks.length : undefined;
+    const stream = typeof this.progress === 'object' ? this.progress.stream : process.stderr;
+    // On a terminal the bar shows progress; joblib's lines would tear it, so only the first and last print.
+    const barOnTerminal = bar !== undefined && (stream as NodeJS.WriteStream | undefined)?.isTTY === true;
     const reporter = new VerboseReporter(this.verbose, label, preDispatch);
     const sizer: BatchSizer =
       this.batchSize === 'auto'
@@ -193,9 +213,16 @@ export class Parallel {
       signal,
       timeoutMs: this.timeoutMs,
       observer: {
-        progress: (counters) => reporter.progress(counters),
+        progress: (counters) => {
+          if (!barOnTerminal) reporter.progress(counters);
+          bar?.update(counters.completedTasks, counters.inputExhausted ? counters.dispatchedTasks : total);
+        },
         finish: (outcome, counters) => {
-          if (outcome === 'done') reporter.finished(counters);
+          if (outcome === 'done') {
+            bar?.update(counters.completedTasks, counters.dispatchedTasks);
+            reporter.finished(counters);
+          }
+          bar?.finish(outcome === 'done' ? 'done' : counters.aborted ? 'aborted' : 'failed');
         },
         interruptedLine: (counters) => {
           if (!this.verbose) return undefined;

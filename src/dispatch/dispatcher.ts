@@ -93,6 +93,7 @@ class TaskRun implements RunCounters {
   dispatchedTasks = 0;
   dispatchedBatches = 0;
   inputExhausted = false;
+  aborted = false;
 
   private readonly results: unknown[] = [];
   private readonly source: Source;
@@ -117,6 +118,8 @@ class TaskRun implements RunCounters {
     this.source = openSource(tasks);
     if (signal?.aborted) {
       this.settled = true;
+      this.aborted = true;
+      spec.observer.finish('failed', this);
       this.reject(signal.reason);
       return;
     }
@@ -265,6 +268,7 @@ class TaskRun implements RunCounters {
   private fail(error: unknown, hard = false): void {
     if (this.settled) return;
     this.settled = true;
+    this.aborted = hard;
     for (const cleanup of this.cleanups) cleanup();
     const { backend, runId } = this.spec;
     if (hard && backend.abortRun) backend.abortRun(runId);

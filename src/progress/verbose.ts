@@ -14,6 +14,8 @@ export interface RunCounters {
   dispatchedBatches: number;
   /** True once the input has been read to its end (the total is then known). */
   inputExhausted: boolean;
+  /** True when the run was stopped by its signal or Ctrl-C rather than by a task. */
+  aborted?: boolean;
 }
 
 /** `   1.2s` below a minute, ` 2.5min` above, as joblib's short time format. */

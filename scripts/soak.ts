@@ -1,0 +1,76 @@
+/**
+ * `npm run soak`: 1,000 successive run() calls on threads and processes, a failure every fourth,
+ * an abort every tenth, and shows that threads, child processes and handles do not grow.
+ * Prints one line per 100 runs and a verdict; exits 1 on growth.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { delayed, Parallel } from '../src/index.ts';
+import { sleep } from '../test/fixtures/failing-tasks.ts';
+import { failWhen, square } from '../test/fixtures/tasks.ts';
+
+const RUNS = Number(process.env.SOAK_RUNS ?? 1000);
+
+function osThreads(): number {
+  return readdirSync('/proc/self/task').length;
+}
+
+function childProcesses(): number {
+  let count = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === process.pid && fields[0] !== 'Z') count++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return count;
+}
+
+const handles = () => process.getActiveResourcesInfo().length;
+
+let failed = false;
+for (const backend of ['threads', 'processes'] as const) {
+  const p = new Parallel({ nJobs: 2, backend });
+  await p.run([delayed(square)(1), delayed(square)(2)]);
+  const baseline = { threads: osThreads(), children: childProcesses(), handles: handles() };
+  const started = performance.now();
+  let errors = 0;
+  let aborts = 0;
+  for (let run = 1; run <= RUNS; run++) {
+    const tasks = Array.from({ length: 8 }, (_, i) => delayed(failWhen)(i, run % 4 === 0 ? 5 : -1));
+    try {
+      if (run % 10 === 0) {
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(), 2);
+        await p.run([delayed(sleep)(50), delayed(sleep)(50)], { signal: controller.signal });
+      } else {
+        await p.run(tasks);
+      }
+    } catch (error) {
+      if ((error as Error).name === 'AbortError') aborts++;
+      else errors++;
+    }
+    if (run % 100 === 0) {
+      const now = { threads: osThreads(), children: childProcesses(), handles: handles() };
+      console.log(
+        `${backend} run ${run}: ${errors} task errors, ${aborts} aborts; OS threads ${now.threads} (start ${baseline.threads}), child processes ${now.children} (start ${baseline.children}), handles ${now.handles} (start ${baseline.handles}), ${((performance.now() - started) / run).toFixed(1)} ms/run`,
+      );
+    }
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const end = { threads: osThreads(), children: childProcesses(), handles: handles() };
+  // Aborts terminate workers that are replaced lazily: allow the pool's own size, never more.
+  const grew =
+    end.threads > baseline.threads + 2 ||
+    end.children > baseline.children ||
+    end.handles > baseline.handles + 4;
+  console.log(
+    `${backend}: ${grew ? 'GROWTH' : 'no growth'} after ${RUNS} runs (${JSON.stringify(baseline)} -> ${JSON.stringify(end)})`,
+  );
+  failed ||= grew;
+  await p.close();
+}
+process.exitCode = failed ? 1 : 0;
