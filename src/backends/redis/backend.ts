@@ -84,6 +84,8 @@ interface Call {
   noWorkersSince: number | undefined;
   stopped: boolean;
   ended: boolean;
+  /** Settles when the call's results reader has given its connection back. */
+  readerDone: Promise<void>;
 }
 
 interface Connection {
@@ -160,6 +162,7 @@ export class RedisBackend implements ParallelBackend {
       noWorkersSince: undefined,
       stopped: false,
       ended: false,
+      readerDone: Promise.resolve(),
     };
     (call as { ready: Promise<void> }).ready = this.openCall(call);
     call.ready.catch((error: unknown) => this.failCall(call, error));
@@ -334,7 +337,7 @@ export class RedisBackend implements ParallelBackend {
     await conn.client.set(this.keys.marker(call.id), '1', 'PX', this.markerTtl());
     call.timer = setInterval(() => void this.reconcile(call, conn), this.options.reconcileMs);
     call.timer.unref();
-    void this.readResults(call, conn);
+    call.readerDone = this.readResults(call, conn);
   }
 
   /** Turns a batch into its payload bytes; throws for an argument or function that cannot travel. */
@@ -464,7 +467,8 @@ export class RedisBackend implements ParallelBackend {
     try {
       while (!call.ended && !call.stopped) {
         const item = await reader.blpopBuffer(key, 1);
-        if (item) this.onResult(call, conn, item[1]);
+        // An empty item is the wake-up pushed when the call ends.
+        if (item && item[1].length > 0) this.onResult(call, conn, item[1]);
       }
     } catch (error) {
       broken = true;
@@ -633,6 +637,9 @@ export class RedisBackend implements ParallelBackend {
       return;
     }
     await call.flushing.catch(() => {});
+    // Wake the results reader (blocked in BLPOP) so its connection serves the next call at once.
+    await conn.client.rpush(this.keys.results(call.id), '').catch(() => 0);
+    await call.readerDone;
     const keys: string[] = [this.keys.marker(call.id), this.keys.results(call.id)];
     for (let seq = 0; seq < call.nextSeq; seq++) keys.push(this.keys.payload(call.id, seq));
     for (const hash of call.uploadedBlobs) keys.push(this.keys.blob(call.id, hash));
