@@ -6,8 +6,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ParallelOptions } from './parallel.ts';
 
-/** What can be set for a scope: every `Parallel` option except the per-instance `signal`. */
-export type ParallelConfig = Omit<ParallelOptions, 'signal'>;
+/**
+ * What can be set for a scope: every `Parallel` option except the per-instance `signal` and
+ * `returnAs` (which decides the type `run()` returns, so it must be visible where `Parallel` is made).
+ */
+export type ParallelConfig = Omit<ParallelOptions, 'signal' | 'returnAs'>;
 
 const storage = new AsyncLocalStorage<ParallelConfig>();
 

@@ -7,11 +7,13 @@ export type {
   ParallelBackendFactory,
 } from './backends/backend.ts';
 export { registerParallelBackend } from './backends/backend.ts';
+export { createSharedArray } from './backends/threads.ts';
 export type { ParallelConfig } from './config.ts';
 export { parallelConfig } from './config.ts';
 export { cpuCount, effectiveNJobs } from './cpu.ts';
 export type { DelayedFunction, Task, TaskResult } from './delayed.ts';
 export { delayed, isTask } from './delayed.ts';
+export type { IndexedResult } from './dispatch/stream.ts';
 export type { TaskFailureInfo } from './errors.ts';
 export {
   InterruptedError,
@@ -40,7 +42,14 @@ export type {
   ShelvedResult,
 } from './memory/index.ts';
 export { CachedResult, expiresAfter, Memory, MemoryError } from './memory/index.ts';
-export type { BuiltinBackendName, ParallelOptions, RunOptions, RunResults } from './parallel.ts';
+export type {
+  BuiltinBackendName,
+  ParallelOptions,
+  ReturnAs,
+  RunOptions,
+  RunResults,
+  RunReturn,
+} from './parallel.ts';
 export { Parallel } from './parallel.ts';
 export type { Compress, CompressMethod, DumpOptions, DumpResult, PersistErrorCode } from './persist.ts';
 export { dump, load, PersistError, zstdAvailable } from './persist.ts';

@@ -11,6 +11,7 @@ import { isTask, type Task, type TaskResult } from './delayed.ts';
 import { AutoBatchSize, type BatchSizer, FixedBatchSize } from './dispatch/batch-size.ts';
 import { runTasks } from './dispatch/dispatcher.ts';
 import { evaluatePreDispatch } from './dispatch/expression.ts';
+import { type IndexedResult, streamResults } from './dispatch/stream.ts';
 import { describeValue, InvalidArgumentError, invalidArgument } from './errors.ts';
 import { assertNotImportingTaskModule, isJoblibWorker } from './main-guard.ts';
 import { createProgressReporter } from './progress/bar.ts';
@@ -18,7 +19,16 @@ import { shortFormatTime, VerboseReporter } from './progress/verbose.ts';
 
 export type BuiltinBackendName = 'threads' | 'processes' | 'sequential';
 
-export interface ParallelOptions {
+/**
+ * What `run()` returns: `'array'` a Promise of all results in input order; `'generator'` an async
+ * generator of results in input order as they become available; `'unordered'` an async generator of
+ * `{ index, value }` as tasks complete.
+ */
+export type ReturnAs = 'array' | 'generator' | 'unordered';
+
+export interface ParallelOptions<M extends ReturnAs = ReturnAs> {
+  /** `'array'` (default), `'generator'` (ordered stream) or `'unordered'` (stream in completion order). */
+  returnAs?: M;
   /**
    * Number of workers: `1` (the default, as in joblib) runs tasks in this thread; `-1` uses every
    * CPU (`cpuCount()`), `-2` all but one, and so on.
@@ -54,6 +64,13 @@ export interface ParallelOptions {
   /** Heap limit of each worker, in MB; a task that needs more ends with a `WorkerCrashedError`. */
   maxWorkerMemoryMb?: number;
   /**
+   * Threads: a typed-array argument of at least this size (bytes, or `'1M'`, `'512K'`, `'2G'`) is
+   * copied once per run into shared memory, and every task that receives it reads that one copy
+   * instead of getting a copy per task (joblib's auto-memmapping, default `'1M'`). `null` turns it off.
+   * Arrays already on a SharedArrayBuffer are always shared as they are. Processes always copy.
+   */
+  maxNbytes?: number | string | null;
+  /**
    * Inside a worker, `Parallel` runs sequentially by default (as joblib limits nested parallelism, to
    * avoid oversubscribing the CPUs); `nested: true` lets a task start its own workers.
    */
@@ -68,6 +85,13 @@ export interface RunOptions {
 
 /** The results of `run(tasks)`: a tuple stays a tuple, an array of tasks gives an array of results. */
 export type RunResults<T extends readonly Task[]> = { -readonly [K in keyof T]: TaskResult<T[K]> };
+
+/** What `run()` returns in each `returnAs` mode, for all results `A` and one result `R`. */
+export type RunReturn<M extends ReturnAs, A, R> = M extends 'generator'
+  ? AsyncGenerator<R, void, undefined>
+  : M extends 'unordered'
+    ? AsyncGenerator<IndexedResult<R>, void, undefined>
+    : Promise<A>;
 
 let nextRunId = 1;
 
@@ -86,12 +110,24 @@ function checkPositive(name: string, value: unknown, expected: string): void {
   }
 }
 
+const BYTE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** `1048576`, `'1M'`, `'512K'`, `'2G'` → bytes; null stays null. */
+function parseBytes(name: string, value: number | string | null): number | null {
+  if (value === null) return null;
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([KMG]?)B?\s*$/i.exec(value) : null;
+  if (!match) throw invalidArgument(name, "a number of bytes, a size such as '1M', or null", value);
+  return Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? '').toUpperCase()] ?? 1));
+}
+
 function checkSignal(name: string, signal: unknown): void {
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw invalidArgument(name, 'an AbortSignal', signal);
 }
 
-export class Parallel {
+export class Parallel<M extends ReturnAs = 'array'> {
+  readonly returnAs: M;
   readonly nJobs: number;
   readonly backendName: string;
   readonly verbose: number;
@@ -99,6 +135,8 @@ export class Parallel {
   readonly preDispatch: number | string;
   readonly timeoutMs: number | undefined;
   readonly maxWorkerMemoryMb: number | undefined;
+  /** Resolved `maxNbytes`: bytes, or null when sharing is off. */
+  readonly maxNbytes: number | null;
   private readonly progress: ParallelOptions['progress'];
   private readonly signal: AbortSignal | undefined;
   private readonly backendOptions: Readonly<Record<string, unknown>> | undefined;
@@ -107,7 +145,7 @@ export class Parallel {
   private backend: ParallelBackend | undefined;
   private readonly workers: number;
 
-  constructor(options: ParallelOptions = {}) {
+  constructor(options: ParallelOptions<M> = {}) {
     if (options === null || typeof options !== 'object') {
       throw invalidArgument('new Parallel(options): options', 'an object such as { nJobs: 4 }', options);
     }
@@ -123,7 +161,13 @@ export class Parallel {
       backendOptions,
       nested = false,
       progress = false,
-    } = resolveOptions(options);
+      maxNbytes = '1M',
+    } = resolveOptions(options as ParallelOptions);
+    const returnAs = options.returnAs ?? 'array';
+    if (returnAs !== 'array' && returnAs !== 'generator' && returnAs !== 'unordered') {
+      throw invalidArgument('returnAs', "'array', 'generator' or 'unordered'", returnAs);
+    }
+    this.returnAs = returnAs as M;
     this.workers = effectiveNJobs(nJobs);
     if (typeof backend !== 'string' || !isKnownBackend(backend)) {
       const known = ['threads', 'processes', 'sequential', ...registeredBackendNames()].map((n) => `'${n}'`);
@@ -158,6 +202,7 @@ export class Parallel {
       throw invalidArgument('progress', 'true, false, or { label, stream }', progress);
     }
     this.progress = progress;
+    this.maxNbytes = parseBytes('maxNbytes', maxNbytes);
     this.sequentialBecauseNested = isJoblibWorker() && !nested && backend !== 'sequential';
   }
 
@@ -167,9 +212,38 @@ export class Parallel {
    * with that error (same class, message, stack and `cause`, plus `taskIndex` and `functionName`);
    * tasks not started by then never start.
    */
-  run<const T extends readonly Task[]>(tasks: T, options?: RunOptions): Promise<RunResults<T>>;
-  run<R>(tasks: Iterable<Task<R>> | AsyncIterable<Task<R>>, options?: RunOptions): Promise<R[]>;
-  async run(tasks: Iterable<Task> | AsyncIterable<Task>, options: RunOptions = {}): Promise<unknown[]> {
+  run<const T extends readonly Task[]>(
+    tasks: T,
+    options?: RunOptions,
+  ): RunReturn<M, RunResults<T>, TaskResult<T[number]>>;
+  run<R>(tasks: Iterable<Task<R>> | AsyncIterable<Task<R>>, options?: RunOptions): RunReturn<M, R[], R>;
+  run(
+    tasks: Iterable<Task> | AsyncIterable<Task>,
+    options: RunOptions = {},
+  ): Promise<unknown[]> | AsyncGenerator<unknown, void, undefined> {
+    if (this.returnAs === 'array') return this.start(tasks, options);
+    // A stream reports bad input through its first next(), as any async generator would.
+    let spec: Parameters<typeof streamResults>[0];
+    try {
+      spec = this.prepare(tasks, options);
+    } catch (error) {
+      return (async function* () {
+        yield* [];
+        throw error;
+      })();
+    }
+    return streamResults(spec, this.returnAs === 'generator', Math.max(1024, 4 * spec.preDispatch));
+  }
+
+  private async start(tasks: Iterable<Task> | AsyncIterable<Task>, options: RunOptions): Promise<unknown[]> {
+    return runTasks(this.prepare(tasks, options));
+  }
+
+  /** Checks the call and builds everything a run needs; throws on bad input before anything starts. */
+  private prepare(
+    tasks: Iterable<Task> | AsyncIterable<Task>,
+    options: RunOptions,
+  ): Parameters<typeof runTasks>[0] {
     assertNotImportingTaskModule();
     checkSignal('run(tasks, options): options.signal', options?.signal);
     if (Array.isArray(tasks)) {
@@ -204,7 +278,7 @@ export class Parallel {
       );
     }
     const startedAt = performance.now();
-    return runTasks({
+    return {
       backend,
       runId: nextRunId++,
       tasks,
@@ -231,7 +305,7 @@ export class Parallel {
           return `[${label}]: Interrupted by Ctrl-C after ${counters.completedTasks}${total} tasks | elapsed: ${elapsed}`;
         },
       },
-    });
+    };
   }
 
   /** Shuts the workers down. The instance stays usable: a later `run()` starts new workers. */
@@ -254,7 +328,7 @@ export class Parallel {
       // As joblib: one job runs in the caller, with no worker to start or data to copy.
       backend = new SequentialBackend();
     } else if (name === 'threads') {
-      backend = new ThreadsBackend(this.workers, this.maxWorkerMemoryMb);
+      backend = new ThreadsBackend(this.workers, this.maxWorkerMemoryMb, this.maxNbytes);
     } else if (name === 'processes') {
       backend = new ProcessesBackend(this.workers, this.maxWorkerMemoryMb);
     } else {

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { CANCEL_TABLE_SIZE, cancelSlot, type FromWorker, type WorkerInit } from '../worker/protocol.ts';
+import type { BackendBatch, BatchOutcome } from './backend.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
 import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-entry.ts';
@@ -62,10 +63,88 @@ function startThread(events: WorkerEvents, maxWorkerMemoryMb: number | undefined
   };
 }
 
+type TypedArrayConstructor = new (
+  buffer: SharedArrayBuffer,
+  byteOffset: number,
+  length: number,
+) => ArrayBufferView;
+
+/** The same bytes and element type, on a SharedArrayBuffer: structured clone then shares it instead of copying. */
+function copyToShared(view: ArrayBufferView): ArrayBufferView {
+  const shared = new SharedArrayBuffer(view.byteLength);
+  new Uint8Array(shared).set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  if (view instanceof DataView) return new DataView(shared);
+  const Ctor = view.constructor as TypedArrayConstructor & { BYTES_PER_ELEMENT: number };
+  return new Ctor(shared, 0, view.byteLength / Ctor.BYTES_PER_ELEMENT);
+}
+
+/**
+ * A typed array on shared memory, for data that tasks on the threads backend may write into and the
+ * caller then reads (results without a copy back): `createSharedArray(Float64Array, 1_000_000)`.
+ */
+export function createSharedArray<T extends ArrayBufferView>(
+  Ctor: { new (buffer: SharedArrayBuffer, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number },
+  length: number,
+): T {
+  return new Ctor(new SharedArrayBuffer(length * Ctor.BYTES_PER_ELEMENT), 0, length);
+}
+
 /** Runs tasks on `worker_threads`: the default backend. Arguments and results travel by structured clone. */
 export class ThreadsBackend extends WorkerBackend {
   readonly name = 'ThreadsBackend';
   protected readonly poolKind = 'threads';
+
+  /** Shared copies of big arguments, per run: an array passed to many tasks is copied once. */
+  private readonly sharedCopies = new Map<number, WeakMap<ArrayBufferView, ArrayBufferView>>();
+
+  constructor(
+    concurrency: number,
+    maxWorkerMemoryMb?: number,
+    private readonly maxNbytes: number | null = 1024 * 1024,
+  ) {
+    super(concurrency, maxWorkerMemoryMb);
+  }
+
+  override runBatch(batch: BackendBatch): Promise<BatchOutcome> {
+    const limit = this.maxNbytes;
+    if (limit === null) return super.runBatch(batch);
+    let args: (readonly unknown[])[] | undefined;
+    for (let t = 0; t < batch.args.length; t++) {
+      const taskArgs = batch.args[t] as readonly unknown[];
+      for (let a = 0; a < taskArgs.length; a++) {
+        const value = taskArgs[a];
+        if (
+          !ArrayBuffer.isView(value) ||
+          value.byteLength < limit ||
+          value.buffer instanceof SharedArrayBuffer
+        )
+          continue;
+        if (Buffer.isBuffer(value)) continue;
+        args ??= batch.args.map((list) => [...list]);
+        (args[t] as unknown[])[a] = this.sharedCopy(batch.runId, value);
+      }
+    }
+    return super.runBatch(args ? { ...batch, args } : batch);
+  }
+
+  override endRun(runId: number): void {
+    this.sharedCopies.delete(runId);
+    super.endRun(runId);
+  }
+
+  private sharedCopy(runId: number, view: ArrayBufferView): ArrayBufferView {
+    let copies = this.sharedCopies.get(runId);
+    if (!copies) {
+      copies = new WeakMap();
+      this.sharedCopies.set(runId, copies);
+    }
+    let copy = copies.get(view);
+    if (!copy) {
+      copy = copyToShared(view);
+      copies.set(view, copy);
+    }
+    return copy;
+  }
 
   protected poolKey(): string {
     return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}`;

@@ -39,6 +39,22 @@ export interface RunSpec {
   readonly signal?: AbortSignal;
   /** A task running longer fails the run with a `TimeoutError` (worker backends only). */
   readonly timeoutMs?: number;
+  /**
+   * Streaming: receives each batch's results as it completes, instead of collecting them into the
+   * array the run resolves to (which then resolves to an empty array).
+   */
+  readonly onResults?: (firstIndex: number, results: unknown[]) => void;
+  /** Streaming back-pressure: while it returns false, no further batch is dispatched. */
+  readonly mayDispatch?: () => boolean;
+}
+
+/** A handle on a run in progress, for streaming consumers. */
+export interface RunControl {
+  readonly done: Promise<unknown[]>;
+  /** The consumer left: stop the run (tasks not started never start; running ones are stopped). */
+  stop(): void;
+  /** Dispatch more if the back-pressure condition allows it again. */
+  resume(): void;
 }
 
 type Source = { next(): IteratorResult<unknown> | Promise<IteratorResult<unknown>>; return?(): unknown };
@@ -53,6 +69,14 @@ function openSource(tasks: Iterable<Task> | AsyncIterable<Task>): Source {
   throw new InvalidArgumentError(
     `Parallel.run(tasks): tasks must be an Iterable or AsyncIterable of delayed(fn)(...args) tasks; got ${describeValue(tasks)}.`,
   );
+}
+
+/** How long running tasks of a stream the consumer left may take to finish before their workers are stopped. */
+const STOP_GRACE_MS = 200;
+
+/** The reason a stream's run was stopped: its consumer left the loop. Never reaches user code. */
+class ConsumerLeftError extends Error {
+  override name = 'ConsumerLeftError';
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
@@ -85,6 +109,11 @@ function findUnsendable(batch: BackendBatch, cause: unknown): UnsendableArgument
 
 export function runTasks(spec: RunSpec): Promise<unknown[]> {
   return new TaskRun(spec).promise;
+}
+
+export function startRun(spec: RunSpec): RunControl {
+  const run = new TaskRun(spec);
+  return { done: run.promise, stop: () => run.stop(), resume: () => void run.resume() };
 }
 
 class TaskRun implements RunCounters {
@@ -143,7 +172,13 @@ class TaskRun implements RunCounters {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (!this.settled && !this.inputExhausted && this.inFlight < this.spec.preDispatch) {
+      const { mayDispatch } = this.spec;
+      while (
+        !this.settled &&
+        !this.inputExhausted &&
+        this.inFlight < this.spec.preDispatch &&
+        (!mayDispatch || mayDispatch())
+      ) {
         const batch = await this.nextBatch();
         if (this.settled) return;
         if (batch) this.submit(batch);
@@ -160,7 +195,12 @@ class TaskRun implements RunCounters {
   }
 
   private async nextBatch(): Promise<BackendBatch | undefined> {
-    const size = this.spec.sizer.size;
+    let size = this.spec.sizer.size;
+    if (this.knownLength !== undefined && size > 1) {
+      // The tail: smaller batches so that no worker is left with a long last batch while others idle.
+      const remaining = this.knownLength - this.dispatchedTasks;
+      size = Math.max(1, Math.min(size, Math.ceil(remaining / (2 * this.spec.backend.concurrency))));
+    }
     const firstIndex = this.dispatchedTasks;
     const fns: AnyFunction[] = [];
     const locations: (LocatedFunction | undefined)[] = [];
@@ -190,6 +230,23 @@ class TaskRun implements RunCounters {
     return timeoutMs === undefined
       ? { runId, firstIndex, fns, locations, args }
       : { runId, firstIndex, fns, locations, args, timeoutMs };
+  }
+
+  /** The consumer of a stream left early: stop now, and stop running tasks that do not end soon. */
+  stop(): void {
+    if (this.settled) return;
+    this.fail(new ConsumerLeftError(), false);
+    const { backend, runId } = this.spec;
+    if (this.inFlight > 0 && backend.abortRun) {
+      // Short tasks finish by themselves; a long one would keep its worker busy for nothing.
+      setTimeout(() => {
+        if (this.inFlight > 0) backend.abortRun?.(runId);
+      }, STOP_GRACE_MS).unref();
+    }
+  }
+
+  resume(): Promise<void> {
+    return this.pump();
   }
 
   private async locate(fn: AnyFunction): Promise<LocatedFunction> {
@@ -224,7 +281,8 @@ class TaskRun implements RunCounters {
     if (this.settled) return;
     if (outcome.ok === true) {
       const { results } = outcome;
-      for (let i = 0; i < results.length; i++) this.results[batch.firstIndex + i] = results[i];
+      if (this.spec.onResults) this.spec.onResults(batch.firstIndex, results);
+      else for (let i = 0; i < results.length; i++) this.results[batch.firstIndex + i] = results[i];
       this.completedTasks += results.length;
       this.spec.sizer.completed(results.length, seconds);
       this.spec.observer.progress(this, this.knownLength);

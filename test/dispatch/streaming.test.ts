@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { AutoBatchSize } from '../../src/dispatch/batch-size.ts';
+import { createSharedArray, delayed, Parallel, type Task } from '../../src/index.ts';
+import { spinForever } from '../fixtures/failing-tasks.ts';
+import { inspectArray, recordStart, slowSquare, square, writeShared } from '../fixtures/tasks.ts';
+import { tempDir } from '../helpers.ts';
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+describe('adaptive batch size', () => {
+  test('grows while batches are fast and shrinks at once when they are slow', () => {
+    const changes: string[] = [];
+    const sizer = new AutoBatchSize((tooFast, seconds, size) =>
+      changes.push(`${tooFast ? 'fast' : 'slow'}->${size}`),
+    );
+    sizer.completed(1, 0.001);
+    assert.equal(sizer.size, 2);
+    for (let i = 0; i < 6; i++) sizer.completed(sizer.size, 0.001);
+    assert.equal(sizer.size, 128, 'doubles each step while far below the ideal duration');
+    sizer.completed(128, 10);
+    assert.ok(sizer.size < 128 && sizer.size >= 1, `shrank to ${sizer.size}`);
+    sizer.completed(sizer.size / 2, 0.001);
+    assert.equal(changes.at(-1)?.startsWith('slow'), true, 'a batch of an older size does not count');
+    assert.deepEqual(changes.slice(0, 2), ['fast->2', 'fast->4']);
+  });
+});
+
+for (const backend of ['threads', 'processes'] as const) {
+  describe(`streaming results on ${backend}`, () => {
+    test("returnAs 'generator' yields results in input order as they come", async () => {
+      const p = new Parallel({ nJobs: 2, backend, returnAs: 'generator' });
+      const seen: number[] = [];
+      for await (const value of p.run([30, 1, 20, 2].map((ms, i) => delayed(slowSquare)(i, ms))))
+        seen.push(value);
+      assert.deepEqual(seen, [0, 1, 4, 9]);
+      await p.close();
+    });
+
+    test("returnAs 'unordered' yields { index, value } as tasks complete", async () => {
+      const p = new Parallel({ nJobs: 2, backend, returnAs: 'unordered', batchSize: 1 });
+      const seen: { index: number; value: number }[] = [];
+      for await (const item of p.run([200, 1, 1, 1].map((ms, i) => delayed(slowSquare)(i, ms))))
+        seen.push(item);
+      assert.equal(seen.length, 4);
+      const position = (index: number) => seen.findIndex((s) => s.index === index);
+      assert.deepEqual(seen[position(0)], { index: 0, value: 0 });
+      assert.ok(position(1) < position(0), 'a fast task on the other worker comes before the slow first one');
+      assert.ok(position(3) < position(0));
+      assert.deepEqual(seen.map((s) => s.index).sort(), [0, 1, 2, 3]);
+      await p.close();
+    });
+
+    for (const mode of ['generator', 'unordered'] as const) {
+      test(`leaving a '${mode}' loop early stops the work and frees the workers`, async () => {
+        const dir = tempDir();
+        const log = join(dir, 'started.txt');
+        writeFileSync(log, '');
+        const p = new Parallel({ nJobs: 2, backend, returnAs: mode, batchSize: 1 });
+        const tasks: Task[] = [
+          delayed(recordStart)(log, 0, 0),
+          ...range(40).map((i) => delayed(recordStart)(log, i + 1, 30)),
+        ];
+        tasks.splice(2, 0, delayed(spinForever)());
+        let taken = 0;
+        for await (const _ of p.run(tasks)) {
+          if (++taken === 1) break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        const started = readFileSync(log, 'utf8').trim().split('\n').length;
+        assert.ok(started < 10, `${started} of 41 tasks started after the consumer left`);
+        // The spinning task's worker was stopped: the pool answers at once.
+        const startedAt = performance.now();
+        const quick = new Parallel({ nJobs: 2, backend });
+        assert.deepEqual(await quick.run([delayed(square)(3), delayed(square)(4)]), [9, 16]);
+        assert.ok(performance.now() - startedAt < 5000);
+        await p.close();
+      });
+    }
+
+    test('a lazy generator is not read beyond the pre-dispatch window', async () => {
+      let pulled = 0;
+      function* tasks() {
+        for (let i = 0; i < 1000; i++) {
+          pulled++;
+          yield delayed(slowSquare)(i, 20);
+        }
+      }
+      const p = new Parallel({ nJobs: 2, backend, returnAs: 'generator', batchSize: 1, preDispatch: 4 });
+      let consumed = 0;
+      for await (const _ of p.run(tasks())) {
+        consumed++;
+        // Window of 4 batches of 1 task, plus results not consumed yet: never the whole input.
+        assert.ok(pulled <= consumed + 4 + 1 + 1024, `pulled ${pulled} after consuming ${consumed}`);
+        if (consumed === 12) break;
+      }
+      assert.ok(pulled <= 12 + 4 + 2, `pulled ${pulled} tasks for 12 results`);
+      await p.close();
+    });
+  });
+}
+
+describe('big arrays on threads', () => {
+  test('an array of 1 MB or more reaches thread workers through shared memory, once per run', async () => {
+    const big = new Float64Array(256 * 1024).fill(1);
+    const p = new Parallel({ nJobs: 2 });
+    const results = await p.run(range(4).map(() => delayed(inspectArray)(big)));
+    for (const r of results) assert.deepEqual(r, { shared: true, sum: 64 });
+    assert.equal(big.buffer instanceof SharedArrayBuffer, false, "the caller's array is left as it was");
+    const small = await p.run([delayed(inspectArray)(new Float64Array(16))]);
+    assert.equal(small[0]?.shared, false, 'small arrays are copied');
+    const off = new Parallel({ nJobs: 2, maxNbytes: null });
+    assert.equal((await off.run([delayed(inspectArray)(big)]))[0]?.shared, false, 'maxNbytes: null copies');
+    await Promise.all([p.close(), off.close()]);
+    assert.throws(() => new Parallel({ maxNbytes: 'lots' }), /maxNbytes must be a number of bytes/);
+  });
+
+  test('tasks write into a createSharedArray and the caller sees it, without a copy back', async () => {
+    const target = createSharedArray(Float64Array, 8);
+    const p = new Parallel({ nJobs: 2 });
+    const shared = await p.run(range(8).map((i) => delayed(writeShared)(target, i, i * 1.5)));
+    assert.ok(shared.every(Boolean));
+    assert.deepEqual(
+      [...target],
+      range(8).map((i) => i * 1.5),
+    );
+    await p.close();
+  });
+});
