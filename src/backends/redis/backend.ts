@@ -8,13 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import {
-  deserializeThrown,
-  JoblibError,
-  TaskImportError,
-  UnsendableArgumentError,
-  WorkerCrashedError,
-} from '../../errors.ts';
+import * as coreErrors from '../../errors.ts';
+import { deserializeThrown } from '../../errors.ts';
 import { hashBytes } from '../../hash.ts';
 import type { LocatedFunction } from '../../locate/index.ts';
 import type { BackendBatch, BatchOutcome, ParallelBackend } from '../backend.ts';
@@ -42,16 +37,12 @@ import type { WorkerInfo } from './worker.ts';
 
 type ErrorClass = new (message?: string) => Error;
 
-/** joblib-ts's own error classes, so that a worker's TaskImportError is one here too. */
-const OWN_ERRORS: Record<string, ErrorClass> = {
-  JoblibError,
-  TaskImportError: TaskImportError as unknown as ErrorClass,
-  WorkerCrashedError: WorkerCrashedError as unknown as ErrorClass,
-  UnsendableArgumentError: UnsendableArgumentError as unknown as ErrorClass,
-  ModuleRefusedError,
-  VersionSkewError,
-  RedisBackendError,
-};
+/** joblib-ts's own error classes, so that a worker's TaskImportError or TimeoutError is one here too. */
+const OWN_ERRORS: Record<string, ErrorClass> = { ModuleRefusedError, VersionSkewError, RedisBackendError };
+for (const value of Object.values(coreErrors)) {
+  if (typeof value === 'function' && value.prototype instanceof Error)
+    OWN_ERRORS[value.name] = value as ErrorClass;
+}
 
 interface PendingBatch {
   readonly seq: number;
@@ -83,6 +74,8 @@ interface Call {
   timer: NodeJS.Timeout | undefined;
   noWorkersSince: number | undefined;
   stopped: boolean;
+  /** Stopped with `abortRun`: running batches are terminated, not left to finish. */
+  aborted: boolean;
   ended: boolean;
   /** Settles when the call's results reader has given its connection back. */
   readerDone: Promise<void>;
@@ -161,6 +154,7 @@ export class RedisBackend implements ParallelBackend {
       timer: undefined,
       noWorkersSince: undefined,
       stopped: false,
+      aborted: false,
       ended: false,
       readerDone: Promise.resolve(),
     };
@@ -198,7 +192,13 @@ export class RedisBackend implements ParallelBackend {
 
   cancelRun(runId: number): void {
     const call = this.calls.get(runId);
-    if (call) this.stopCall(call);
+    if (call) this.stopCall(call, false);
+  }
+
+  /** As cancelRun, and the workers also stop the batches they are running (terminating their processes). */
+  abortRun(runId: number): void {
+    const call = this.calls.get(runId);
+    if (call) this.stopCall(call, true);
   }
 
   endRun(runId: number): void {
@@ -207,7 +207,7 @@ export class RedisBackend implements ParallelBackend {
     this.calls.delete(runId);
     call.ended = true;
     if (call.timer) clearInterval(call.timer);
-    if (call.pending.size > 0) this.stopCall(call);
+    if (call.pending.size > 0) this.stopCall(call, false);
     const cleanup = this.cleanup(call).finally(() => {
       this.cleanups.delete(cleanup);
       this.updateRefs();
@@ -384,12 +384,14 @@ export class RedisBackend implements ParallelBackend {
       args[t] = out;
     }
     const single = f.every((k) => k === f[0]);
+    const { timeoutMs } = batch;
     const payload: BatchPayload = {
       v: 1,
       first: batch.firstIndex,
       fns,
       f: single ? (f[0] ?? 0) : f,
       a: args,
+      ...(timeoutMs === undefined ? {} : { t: timeoutMs }),
     };
     return pack(payload);
   }
@@ -603,10 +605,14 @@ export class RedisBackend implements ParallelBackend {
     for (const p of pending) p.reject(error);
   }
 
-  /** Stops the call's work: workers skip its jobs and stop its running batches between tasks. */
-  private stopCall(call: Call): void {
-    if (call.stopped) return;
+  /**
+   * Stops the call's work: workers skip its jobs and stop its running batches between tasks (with
+   * `abort`, at once: they terminate the local processes that run them).
+   */
+  private stopCall(call: Call, abort: boolean): void {
+    if (call.stopped && (!abort || call.aborted)) return;
     call.stopped = true;
+    if (abort) call.aborted = true;
     const pending = [...call.pending.values()];
     call.pending.clear();
     for (const p of pending) p.resolve({ ok: 'cancelled', completed: 0 });
@@ -616,7 +622,7 @@ export class RedisBackend implements ParallelBackend {
       await conn.client
         .multi()
         .del(this.keys.marker(call.id))
-        .publish(this.keys.cancelChannel, call.id)
+        .publish(this.keys.cancelChannel, abort ? `!${call.id}` : call.id)
         .exec();
     })().catch(() => {});
     call.flushing = call.flushing.then(() => stopping);

@@ -63,6 +63,8 @@ export interface BatchPayload {
   /** Index into `fns`: one for the whole batch, or one per task. */
   readonly f: number | readonly number[];
   readonly a: readonly (readonly unknown[])[];
+  /** The run's `timeoutMs`, enforced by the worker's local pool. */
+  readonly t?: number;
 }
 
 /** What a worker pushes to the call's results list for a batch. */

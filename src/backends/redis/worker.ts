@@ -232,9 +232,15 @@ export class RedisWorker {
       .exec();
   }
 
-  private cancelCall(call: string): void {
-    const runs = this.runsOfCall.get(call);
-    if (runs) for (const run of runs) this.local.cancelRun(run);
+  /** A message on the cancel channel: `<call>` stops its batches between tasks, `!<call>` at once. */
+  private cancelCall(message: string): void {
+    const abort = message.startsWith('!');
+    const runs = this.runsOfCall.get(abort ? message.slice(1) : message);
+    if (!runs) return;
+    for (const run of runs) {
+      if (abort && this.local.abortRun) this.local.abortRun(run);
+      else this.local.cancelRun(run);
+    }
   }
 
   private async process(job: Job<JobData>, token: string | undefined): Promise<string> {
@@ -304,6 +310,7 @@ export class RedisWorker {
       fns: locations.map(() => placeholder),
       locations,
       args,
+      ...(typeof payload.t === 'number' ? { timeoutMs: payload.t } : {}),
     };
     let outcome: BatchOutcome;
     this.local.startRun?.(run);

@@ -12,6 +12,7 @@ import {
   delayed,
   Parallel,
   TaskImportError,
+  TimeoutError,
   UnreachableFunctionError,
   UnsendableArgumentError,
 } from '../../../src/index.ts';
@@ -267,6 +268,34 @@ describe('Parallel on redis (two worker processes)', { skip }, () => {
     assert.equal(signal, null);
     assert.equal(code, 0, worker.output());
     await noCallKeys();
+  });
+
+  test('timeoutMs fails the run with a TimeoutError from the worker; signal aborts running tasks', async () => {
+    const timed = new Parallel({ nJobs: 2, backend: 'redis', backendOptions, timeoutMs: 300 });
+    let started = performance.now();
+    await assert.rejects(
+      timed.run([delayed(slowSquare)(1, 5), delayed(slowSquare)(2, 5000)]),
+      (error: unknown) => {
+        assert.ok(error instanceof TimeoutError, String(error));
+        assert.equal((error as unknown as { taskIndex: number }).taskIndex, 1);
+        return true;
+      },
+    );
+    assert.ok(performance.now() - started < 4000, 'the timeout fired');
+    await timed.close();
+    await noCallKeys();
+    const controller = new AbortController();
+    started = performance.now();
+    const run = parallel.run(
+      range(4).map((i) => delayed(slowSquare)(i, 5000)),
+      { signal: controller.signal },
+    );
+    setTimeout(() => controller.abort(new Error('stop now')), 300);
+    await assert.rejects(run, /stop now/);
+    assert.ok(performance.now() - started < 3000, 'the abort was prompt');
+    await noCallKeys();
+    // The workers replaced what the abort stopped and take new work.
+    assert.deepEqual(await parallel.run(range(3).map((i) => delayed(square)(i))), [0, 1, 4]);
   });
 
   test('Redis errors never show the password', async () => {
