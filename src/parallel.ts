@@ -171,7 +171,9 @@ export class Parallel<M extends ReturnAs = 'array'> {
     this.workers = effectiveNJobs(nJobs);
     if (typeof backend !== 'string' || !isKnownBackend(backend)) {
       const known = ['threads', 'processes', 'sequential', ...registeredBackendNames()].map((n) => `'${n}'`);
-      throw invalidArgument('backend', `one of ${known.join(', ')}`, backend);
+      const hint =
+        backend === 'redis' ? " (the Redis backend registers itself on import 'joblib-ts/redis')" : '';
+      throw invalidArgument('backend', `one of ${known.join(', ')}${hint}`, backend);
     }
     if (typeof verbose !== 'number' || !Number.isFinite(verbose) || verbose < 0) {
       throw invalidArgument('verbose', 'a number >= 0 (0 silent, 10 every batch, 50+ to stdout)', verbose);
@@ -222,28 +224,27 @@ export class Parallel<M extends ReturnAs = 'array'> {
     options: RunOptions = {},
   ): Promise<unknown[]> | AsyncGenerator<unknown, void, undefined> {
     if (this.returnAs === 'array') return this.start(tasks, options);
-    // A stream reports bad input through its first next(), as any async generator would.
-    let spec: Parameters<typeof streamResults>[0];
-    try {
-      spec = this.prepare(tasks, options);
-    } catch (error) {
-      return (async function* () {
-        yield* [];
-        throw error;
-      })();
-    }
-    return streamResults(spec, this.returnAs === 'generator', Math.max(1024, 4 * spec.preDispatch));
+    const ordered = this.returnAs === 'generator';
+    const prepared = this.prepare(tasks, options);
+    // Seen by the stream's first next(); not an unhandled rejection if the stream is never read.
+    prepared.catch(() => {});
+    // Bad input surfaces at the stream's first next(), as with any async generator; `yield*` passes
+    // an early `return()` on to the inner stream, which stops the run.
+    return (async function* () {
+      const spec = await prepared;
+      yield* streamResults(spec, ordered, Math.max(1024, 4 * spec.preDispatch));
+    })();
   }
 
   private async start(tasks: Iterable<Task> | AsyncIterable<Task>, options: RunOptions): Promise<unknown[]> {
-    return runTasks(this.prepare(tasks, options));
+    return runTasks(await this.prepare(tasks, options));
   }
 
-  /** Checks the call and builds everything a run needs; throws on bad input before anything starts. */
-  private prepare(
+  /** Checks the call and builds everything a run needs; rejects on bad input before anything starts. */
+  private async prepare(
     tasks: Iterable<Task> | AsyncIterable<Task>,
     options: RunOptions,
-  ): Parameters<typeof runTasks>[0] {
+  ): Promise<Parameters<typeof runTasks>[0]> {
     assertNotImportingTaskModule();
     checkSignal('run(tasks, options): options.signal', options?.signal);
     if (Array.isArray(tasks)) {
@@ -255,6 +256,7 @@ export class Parallel<M extends ReturnAs = 'array'> {
       }
     }
     const backend = this.acquireBackend();
+    await backend.prepare?.();
     const preDispatch = evaluatePreDispatch(this.preDispatch, backend.concurrency);
     const label = `Parallel(nJobs=${this.nJobs})`;
     const bar = this.progress

@@ -38,6 +38,11 @@ export interface ParallelBackend {
    * a worker that died); a task's own error resolves as `{ ok: false }`.
    */
   runBatch(batch: BackendBatch): Promise<BatchOutcome>;
+  /**
+   * Awaited before each run reads `concurrency` (a remote backend connects and counts its live
+   * workers here). Rejecting fails the run before anything is dispatched.
+   */
+  prepare?(): Promise<void>;
   /** Called before the first batch of a run and after its last outcome (to hold and release workers). */
   startRun?(runId: number): void;
   endRun?(runId: number): void;

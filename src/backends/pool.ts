@@ -5,14 +5,15 @@
  */
 import { deserializeThrown, TaskImportError, TimeoutError, WorkerCrashedError } from '../errors.ts';
 import type { LocatedFunction } from '../locate/index.ts';
+import { packArgs } from '../worker/packing.ts';
 import type { BatchMessage, FromWorker, ToWorker } from '../worker/protocol.ts';
 import type { BackendBatch, BatchOutcome } from './backend.ts';
 
 export interface WorkerHandle {
   /** For messages: `thread 3`, `process 12345`. */
   readonly label: string;
-  /** Throws when the message cannot be serialized (an argument that cannot be sent). */
-  send(message: ToWorker): void;
+  /** Throws when the message cannot be serialized (an argument that cannot be sent). `transfer`: buffers to move, not copy. */
+  send(message: ToWorker, transfer?: ArrayBuffer[]): void;
   ref(): void;
   unref(): void;
   terminate(): Promise<void>;
@@ -89,6 +90,11 @@ export class WorkerPool {
     return this.workers.map((w) => w.handle.label);
   }
 
+  /** Starts every worker now, so that their start-up overlaps the caller's own preparations. */
+  warm(): void {
+    while (!this.closed && this.workers.length < this.size) this.startWorker();
+  }
+
   submit(batch: BackendBatch): Promise<BatchOutcome> {
     if (this.closed) return Promise.reject(new Error('joblib-ts: this worker pool has been closed.'));
     return new Promise<BatchOutcome>((resolve, reject) => {
@@ -135,17 +141,19 @@ export class WorkerPool {
         defs.push([id, (batch.locations[i] as LocatedFunction).ref]);
       }
     }
+    const packed = packArgs(batch.args);
     const message: BatchMessage = {
       t: 'batch',
       id: pending.id,
       run: batch.runId,
       fn: single ? first : ids,
-      args: batch.args as unknown[][],
+      args: packed ? [] : (batch.args as unknown[][]),
     };
+    if (packed) message.packed = packed;
     if (defs.length > 0) message.defs = defs;
     if (batch.timeoutMs !== undefined) message.report = true;
     try {
-      worker.handle.send(message);
+      worker.handle.send(message, packed ? [packed.values.buffer as ArrayBuffer] : undefined);
     } catch (error) {
       pending.reject(error);
       return;
@@ -266,7 +274,8 @@ export class WorkerPool {
   }
 
   private toOutcome(batch: BackendBatch, message: Exclude<FromWorker, { t: 'at' }>): BatchOutcome {
-    if (message.t === 'done') return { ok: true, results: message.results };
+    // A Float64Array of results reads like the array it stands for.
+    if (message.t === 'done') return { ok: true, results: message.results as unknown[] };
     if (message.t === 'cancelled') return { ok: 'cancelled', completed: message.completed };
     const located = batch.locations[message.at];
     if (message.importUrl) {

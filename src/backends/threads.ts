@@ -49,7 +49,7 @@ function startThread(events: WorkerEvents, maxWorkerMemoryMb: number | undefined
   worker.on('exit', (code) => events.exit(code, null, failure));
   return {
     label: `thread ${worker.threadId}`,
-    send: (message) => worker.postMessage(message),
+    send: (message, transfer) => worker.postMessage(message, transfer),
     ref: () => worker.ref(),
     unref: () => worker.unref(),
     terminate: async () => {

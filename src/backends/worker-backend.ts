@@ -64,6 +64,7 @@ export abstract class WorkerBackend implements ParallelBackend {
     shared.idleTimer = undefined;
     shared.activeRuns++;
     this.shared = shared;
+    shared.pool.warm();
     this.runs.add(runId);
   }
 

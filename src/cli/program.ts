@@ -1,10 +1,11 @@
 /**
- * The `joblib-ts` command line: one subcommand per file, registered here. `experiment` now;
- * `worker` (a Redis worker, issue 7) is meant to join it as `./worker.ts`.
+ * The `joblib-ts` command line: one subcommand per file, registered here: `experiment` (the seed's
+ * timing experiment) and `worker` (a Redis worker).
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { experimentCommand } from './experiment.ts';
+import { workerCommand } from './worker.ts';
 
 function packageVersion(): string {
   // Two levels up from both src/cli/ and dist/cli/.
@@ -18,5 +19,6 @@ export function createProgram(): Command {
     .description("Python's joblib for TypeScript on Node.js: parallel for loops, progress, and a disk cache.")
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .addCommand(experimentCommand());
+    .addCommand(experimentCommand())
+    .addCommand(workerCommand());
 }

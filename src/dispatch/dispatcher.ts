@@ -124,7 +124,7 @@ class TaskRun implements RunCounters {
   inputExhausted = false;
   aborted = false;
 
-  private readonly results: unknown[] = [];
+  private results: unknown[] = [];
   private readonly source: Source;
   private readonly knownLength: number | undefined;
   private inFlight = 0;
@@ -136,6 +136,8 @@ class TaskRun implements RunCounters {
   private reject!: (error: unknown) => void;
   private readonly checkedModules = new Set<string>();
   private readonly cleanups: (() => void)[] = [];
+  private lastFn: AnyFunction | undefined;
+  private lastLocation: LocatedFunction | undefined;
 
   constructor(private readonly spec: RunSpec) {
     this.promise = new Promise((resolve, reject) => {
@@ -144,6 +146,7 @@ class TaskRun implements RunCounters {
     });
     const { tasks, signal } = spec;
     this.knownLength = Array.isArray(tasks) ? tasks.length : undefined;
+    if (this.knownLength !== undefined && !spec.onResults) this.results = new Array(this.knownLength);
     this.source = openSource(tasks);
     if (signal?.aborted) {
       this.settled = true;
@@ -219,9 +222,19 @@ class TaskRun implements RunCounters {
           `Parallel.run(tasks): item ${firstIndex + fns.length} is ${describeValue(task)}, not a task. Make each item with delayed(fn)(...args).`,
         );
       }
-      fns.push(task.fn);
+      const fn = task.fn;
+      fns.push(fn);
       args.push(task.args);
-      locations.push(inProcess ? undefined : (cachedLocation(task.fn) ?? (await this.locate(task.fn))));
+      if (inProcess) {
+        locations.push(undefined);
+      } else {
+        // Most runs call one function: skip the WeakMap lookup when it is the same as the last task's.
+        if (fn !== this.lastFn) {
+          this.lastLocation = cachedLocation(fn) ?? (await this.locate(fn));
+          this.lastFn = fn;
+        }
+        locations.push(this.lastLocation);
+      }
     }
     // An array's end is known without reading past it, so the last progress message can say "finished".
     if (this.knownLength !== undefined && firstIndex + fns.length >= this.knownLength) this.sawEnd = true;

@@ -169,12 +169,10 @@ function findInGlobals(fn: AnyFunction): string[] | undefined {
     const root = globalThis as unknown as Record<string, unknown>;
     for (const name of Object.getOwnPropertyNames(globalThis)) {
       if (name === 'globalThis' || name.startsWith('_')) continue;
-      let value: unknown;
-      try {
-        value = root[name];
-      } catch {
-        continue;
-      }
+      // Only plain data properties: reading a lazy getter (fetch, WebSocket...) would load its module.
+      const own = Object.getOwnPropertyDescriptor(root, name);
+      if (!own || !('value' in own)) continue;
+      const value: unknown = own.value;
       if (typeof value === 'function' && !globalIndex.has(value)) globalIndex.set(value, [name]);
       if (value === null || (typeof value !== 'object' && typeof value !== 'function')) continue;
       for (const member of Object.getOwnPropertyNames(value)) {

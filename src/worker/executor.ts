@@ -7,6 +7,7 @@ import { serializeThrown } from '../errors.ts';
 import type { FunctionRef } from '../locate/index.ts';
 import { sourceHash } from '../locate/source-hash.ts';
 import { beginTaskModuleImport, endTaskModuleImport } from '../main-guard.ts';
+import { callPacked, packResults } from './packing.ts';
 import type { BatchMessage, FromWorker, WorkerInit } from './protocol.ts';
 import { isTypeScriptUrl, registerTsx, tsxActiveInThisThread } from './typescript-loader.ts';
 
@@ -52,19 +53,20 @@ export class TaskExecutor {
 
   async runBatch(message: BatchMessage): Promise<FromWorker> {
     if (message.defs) for (const [id, ref] of message.defs) this.refs.set(id, ref);
-    const { id, run, args } = message;
-    const results: unknown[] = new Array(args.length);
+    const { id, run, args, packed } = message;
+    const count = packed ? packed.values.length / Math.max(1, packed.arity) : args.length;
+    const results: unknown[] = new Array(count);
     const { isCancelled, yieldEveryMs, onTaskStart } = this.options;
     let lastYield = yieldEveryMs ? performance.now() : 0;
     let i = 0;
     try {
-      for (; i < args.length; i++) {
+      for (; i < count; i++) {
         if (isCancelled(run)) return { t: 'cancelled', id, completed: i };
         const fnId = typeof message.fn === 'number' ? message.fn : (message.fn[i] as number);
         const fn = this.functions.get(fnId) ?? (await this.resolve(fnId));
         // After the import: loading a module is not the task's own running time.
         onTaskStart?.(message, i);
-        let value = fn(...(args[i] as unknown[]));
+        let value = packed ? callPacked(fn, packed, i) : fn(...(args[i] as unknown[]));
         if (isThenable(value)) value = await value;
         results[i] = value;
         if (yieldEveryMs && performance.now() - lastYield > yieldEveryMs) {
@@ -87,7 +89,7 @@ export class TaskExecutor {
         error.error.stack = withoutOurFrames(error.error.stack);
       return { t: 'fail', id, at: i, error };
     }
-    return { t: 'done', id, results };
+    return { t: 'done', id, results: packResults(results) ?? results };
   }
 
   /** The answer to send when `done` could not be sent: finds the first result that cannot travel. */

@@ -56,7 +56,7 @@ async function drain(): Promise<void> {
     try {
       send(reply);
     } catch (error) {
-      send(executor.unsendableResult(message, reply.t === 'done' ? reply.results : [], error));
+      send(executor.unsendableResult(message, reply.t === 'done' ? [...reply.results] : [], error));
     }
   }
   running = false;

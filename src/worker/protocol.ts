@@ -4,6 +4,7 @@
  */
 import type { SerializedThrown } from '../errors.ts';
 import type { FunctionRef } from '../locate/index.ts';
+import type { PackedArgs } from './packing.ts';
 
 /** Sent once, when a worker starts (thread: as workerData; process: as the first message). */
 export interface WorkerInit {
@@ -26,7 +27,10 @@ export interface BatchMessage {
   defs?: [id: number, ref: FunctionRef][];
   /** One function id for the whole batch, or one per task. */
   fn: number | number[];
+  /** Each task's arguments; empty when they travel in `packed` instead. */
   args: unknown[][];
+  /** All arguments as numbers in one transferred array (see packing.ts). */
+  packed?: PackedArgs;
   /** Processes only: report each task's start (the batch has a timeout to enforce). */
   report?: true;
 }
@@ -39,7 +43,8 @@ export interface CancelMessage {
 export type ToWorker = BatchMessage | CancelMessage;
 
 export type FromWorker =
-  | { t: 'done'; id: number; results: unknown[] }
+  /** `results` is a Float64Array (transferred) when every result is a number. */
+  | { t: 'done'; id: number; results: unknown[] | Float64Array }
   | {
       t: 'fail';
       id: number;

@@ -30,9 +30,15 @@ async function drain(): Promise<void> {
   for (let message = queue.shift(); message; message = queue.shift()) {
     const reply = await executor.runBatch(message);
     try {
-      port.postMessage(reply);
+      const transfer: ArrayBuffer[] =
+        reply.t === 'done' && reply.results instanceof Float64Array
+          ? [reply.results.buffer as ArrayBuffer]
+          : [];
+      port.postMessage(reply, transfer);
     } catch (error) {
-      port.postMessage(executor.unsendableResult(message, reply.t === 'done' ? reply.results : [], error));
+      port.postMessage(
+        executor.unsendableResult(message, reply.t === 'done' ? [...reply.results] : [], error),
+      );
     }
   }
   running = false;
