@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { onInterruptExit } from '../interrupt.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../worker/protocol.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
@@ -24,10 +25,12 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
   let position: { batch: number; at: number } | undefined;
   let lastError: Error | undefined;
   let lastWords = '';
-  const lastWordPipe = child.stdio[4] as NodeJS.ReadableStream | null;
+  const lastWordPipe = child.stdio[4] as Socket | null;
   lastWordPipe?.on('data', (chunk: Buffer) => {
     lastWords += chunk.toString('utf8');
   });
+  // The pipe must not keep an idle program alive: the worker itself is ref'd only while it has work.
+  lastWordPipe?.unref();
   const readLastWords = () => {
     for (const line of lastWords.split('\n')) {
       if (!line) continue;

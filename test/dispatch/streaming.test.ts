@@ -13,7 +13,7 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 describe('adaptive batch size', () => {
   test('grows while batches are fast and shrinks at once when they are slow', () => {
     const changes: string[] = [];
-    const sizer = new AutoBatchSize((tooFast, seconds, size) =>
+    const sizer = new AutoBatchSize((tooFast, _seconds, size) =>
       changes.push(`${tooFast ? 'fast' : 'slow'}->${size}`),
     );
     sizer.completed(1, 0.001);

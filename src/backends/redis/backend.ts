@@ -125,9 +125,19 @@ export class RedisBackend implements ParallelBackend {
 
   /** Connects and waits for a live worker, so that `concurrency` is the cluster's. Safe to call often. */
   async prepare(): Promise<void> {
-    const conn = await this.connect();
-    await this.waitForWorkers(conn);
+    // Nothing else may keep the program alive while it waits for Redis: hold the connections meanwhile.
+    this.preparing++;
+    this.updateRefs();
+    try {
+      const conn = await this.connect();
+      await this.waitForWorkers(conn);
+    } finally {
+      this.preparing--;
+      this.updateRefs();
+    }
   }
+
+  private preparing = 0;
 
   /** The workers registered on the queue now, with their concurrency. */
   async liveWorkers(): Promise<LiveWorkers> {
@@ -264,13 +274,13 @@ export class RedisBackend implements ParallelBackend {
   private newClient(blocking: boolean, name: string): Redis {
     const client = createClient(this.options.connection, { blocking, name });
     this.clients.add(client);
-    client.on('connect', () => setRefed(client, this.calls.size > 0));
+    client.on('connect', () => setRefed(client, this.calls.size > 0 || this.preparing > 0));
     return client;
   }
 
   /** While no call runs, connections do not keep the program alive (as idle local workers do not). */
   private updateRefs(): void {
-    const refed = this.calls.size > 0 || this.cleanups.size > 0;
+    const refed = this.calls.size > 0 || this.cleanups.size > 0 || this.preparing > 0;
     for (const client of this.clients) setRefed(client, refed);
   }
 

@@ -66,7 +66,8 @@ describe('redis backend: a worker killed mid-run', { skip }, () => {
     const seconds = (performance.now() - started) / 1000;
     const afterKill = (performance.now() - killedAt) / 1000;
     assert.equal(results.length, count);
-    results.forEach((result, i) => assert.equal(result.index, i, `result ${i} is task ${result.index}`));
+    for (const [i, result] of results.entries())
+      assert.equal(result.index, i, `result ${i} is task ${result.index}`);
     const byWorker = new Map<number, number>();
     for (const r of results) byWorker.set(r.worker, (byWorker.get(r.worker) ?? 0) + 1);
     assert.ok(byWorker.size >= 2, 'the other workers ran the tasks');
