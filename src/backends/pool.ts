@@ -159,6 +159,7 @@ export class WorkerPool {
       return;
     }
     for (const [id] of defs) worker.knownFunctions.add(id);
+    if (defs.length > 0) this.prefetchElsewhere(worker, defs);
     if (worker.outstanding.length === 0) worker.handle.ref();
     worker.outstanding.push(pending);
     if (batch.timeoutMs !== undefined) this.watchTimeouts(batch.timeoutMs);
@@ -234,6 +235,21 @@ export class WorkerPool {
     if (!watching && this.timeoutTimer) {
       clearInterval(this.timeoutTimer);
       this.timeoutTimer = undefined;
+    }
+  }
+
+  /** Tells the other workers about new functions now, so that they import the modules in parallel. */
+  private prefetchElsewhere(sentTo: PooledWorker, defs: [number, LocatedFunction['ref']][]): void {
+    for (const worker of this.workers) {
+      if (worker === sentTo || !worker.alive) continue;
+      const fresh = defs.filter(([id]) => !worker.knownFunctions.has(id));
+      if (fresh.length === 0) continue;
+      try {
+        worker.handle.send({ t: 'prefetch', defs: fresh });
+        for (const [id] of fresh) worker.knownFunctions.add(id);
+      } catch {
+        // A dying worker: its exit is handled elsewhere, and a new one gets the defs with its batch.
+      }
     }
   }
 

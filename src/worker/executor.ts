@@ -51,6 +51,18 @@ export class TaskExecutor {
 
   constructor(private readonly options: ExecutorOptions) {}
 
+  /**
+   * Learns function references and starts importing their modules without waiting, so that every
+   * worker loads a task module at once rather than when its first batch arrives. An import that
+   * fails here is reported by the batch that needs it.
+   */
+  prefetch(defs: [number, FunctionRef][]): void {
+    for (const [id, ref] of defs) {
+      this.refs.set(id, ref);
+      if (ref.kind === 'module') this.importModule(ref.url).catch(() => {});
+    }
+  }
+
   async runBatch(message: BatchMessage): Promise<FromWorker> {
     if (message.defs) for (const [id, ref] of message.defs) this.refs.set(id, ref);
     const { id, run, args, packed } = message;

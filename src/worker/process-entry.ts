@@ -76,6 +76,10 @@ process.on('message', (message: ToWorker | { t: 'init'; init: WorkerInit }) => {
     });
     return;
   }
+  if (message.t === 'prefetch') {
+    executor?.prefetch(message.defs);
+    return;
+  }
   if (message.t === 'cancel') {
     cancelled.add(message.run);
     // Runs are numbered upwards: only recent ones can still have batches here.

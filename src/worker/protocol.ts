@@ -40,7 +40,13 @@ export interface CancelMessage {
   run: number;
 }
 
-export type ToWorker = BatchMessage | CancelMessage;
+/** Function references to import now, ahead of the batches that will need them. */
+export interface PrefetchMessage {
+  t: 'prefetch';
+  defs: [id: number, ref: FunctionRef][];
+}
+
+export type ToWorker = BatchMessage | CancelMessage | PrefetchMessage;
 
 export type FromWorker =
   /** `results` is a Float64Array (transferred) when every result is a number. */

@@ -45,6 +45,7 @@ async function drain(): Promise<void> {
 }
 
 port.on('message', (message: ToWorker) => {
+  if (message.t === 'prefetch') executor.prefetch(message.defs);
   if (message.t !== 'batch') return;
   queue.push(message);
   if (!running) void drain();
