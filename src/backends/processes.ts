@@ -29,7 +29,8 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
   lastWordPipe?.on('data', (chunk: Buffer) => {
     lastWords += chunk.toString('utf8');
   });
-  // The pipe must not keep an idle program alive: the worker itself is ref'd only while it has work.
+  // The pipe is ref'd exactly when the worker is (while it has work, or is being stopped): an idle
+  // program may exit, but a busy one waits for the worker's 'close', which comes after the pipe's end.
   lastWordPipe?.unref();
   const readLastWords = () => {
     for (const line of lastWords.split('\n')) {
@@ -75,10 +76,12 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
     ref: () => {
       child.ref();
       child.channel?.ref();
+      lastWordPipe?.ref();
     },
     unref: () => {
       child.unref();
       child.channel?.unref();
+      lastWordPipe?.unref();
     },
     position: () => {
       readLastWords();
@@ -88,6 +91,7 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
       if (child.exitCode === null && child.signalCode === null) {
         // An unref'd child would let the event loop end before its exit event arrives.
         child.ref();
+        lastWordPipe?.ref();
         child.kill('SIGKILL');
         await exited;
       }
