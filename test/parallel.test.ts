@@ -20,6 +20,7 @@ import {
   failWithCause,
   recordThenFail,
   returnsFunction,
+  seven,
   slowSquare,
   square,
   sumFloat64,
@@ -122,6 +123,23 @@ for (const backend of ['threads', 'processes'] as const) {
       assert.ok(back?.data instanceof Float64Array);
       const [total] = await parallel.run([delayed(sumFloat64)(new Float64Array([1.5, 2.5]))]);
       assert.equal(total, 4);
+    });
+
+    test('batches of many number tasks (sent packed) keep every value and every task', async () => {
+      const packed = new Parallel({ nJobs: 2, backend, batchSize: 64 });
+      // Tasks without arguments: a batch must still run each of them.
+      assert.deepEqual(await packed.run(range(256).map(() => delayed(seven)())), new Array(256).fill(7));
+      // Integers travel as 32-bit integers; anything else must come back bit for bit.
+      const odd = [0, -0, Number.NaN, 1.5, 2 ** 31, -(2 ** 31), -1, 2 ** 53, Number.POSITIVE_INFINITY];
+      const values = range(256).map((i) => (i % 3 === 0 ? (odd[i % odd.length] as number) : i));
+      const echoed = await packed.run(values.map((v) => delayed(echo<number>)(v)));
+      assert.equal(echoed.length, values.length);
+      for (let i = 0; i < values.length; i++) assert.ok(Object.is(echoed[i], values[i]), `task ${i}`);
+      const ints = await packed.run(range(256).map((i) => delayed(Math.max)(i - 128, -(2 ** 31))));
+      assert.deepEqual(
+        ints,
+        range(256).map((i) => i - 128),
+      );
     });
 
     test('accepts generators and async iterables, read lazily', async () => {

@@ -290,7 +290,7 @@ export class WorkerPool {
   }
 
   private toOutcome(batch: BackendBatch, message: Exclude<FromWorker, { t: 'at' }>): BatchOutcome {
-    // A Float64Array of results reads like the array it stands for.
+    // A typed array of results reads like the array it stands for.
     if (message.t === 'done') return { ok: true, results: message.results as unknown[] };
     if (message.t === 'cancelled') return { ok: 'cancelled', completed: message.completed };
     const located = batch.locations[message.at];

@@ -66,7 +66,7 @@ export class TaskExecutor {
   async runBatch(message: BatchMessage): Promise<FromWorker> {
     if (message.defs) for (const [id, ref] of message.defs) this.refs.set(id, ref);
     const { id, run, args, packed } = message;
-    const count = packed ? packed.values.length / Math.max(1, packed.arity) : args.length;
+    const count = packed ? packed.count : args.length;
     const results: unknown[] = new Array(count);
     const { isCancelled, yieldEveryMs, onTaskStart } = this.options;
     let lastYield = yieldEveryMs ? performance.now() : 0;

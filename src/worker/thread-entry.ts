@@ -31,9 +31,7 @@ async function drain(): Promise<void> {
     const reply = await executor.runBatch(message);
     try {
       const transfer: ArrayBuffer[] =
-        reply.t === 'done' && reply.results instanceof Float64Array
-          ? [reply.results.buffer as ArrayBuffer]
-          : [];
+        reply.t === 'done' && ArrayBuffer.isView(reply.results) ? [reply.results.buffer as ArrayBuffer] : [];
       port.postMessage(reply, transfer);
     } catch (error) {
       port.postMessage(
