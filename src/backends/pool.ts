@@ -131,14 +131,24 @@ export class WorkerPool {
   private assign(pending: Pending): void {
     const worker = this.pickWorker();
     const { batch } = pending;
-    const ids = batch.locations.map((located) => functionId(located as LocatedFunction));
-    const first = ids[0] as number;
-    const single = ids.every((id) => id === first);
+    const { locations } = batch;
+    // Most batches call one function: look its id up once, and build per-task ids only when they differ.
+    let located = locations[0] as LocatedFunction;
+    let id = functionId(located);
+    const first = id;
+    let ids: number[] | undefined;
     const defs: [number, LocatedFunction['ref']][] = [];
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i] as number;
-      if (!worker.knownFunctions.has(id) && !defs.some(([d]) => d === id)) {
-        defs.push([id, (batch.locations[i] as LocatedFunction).ref]);
+    if (!worker.knownFunctions.has(id)) defs.push([id, located.ref]);
+    for (let i = 1; i < locations.length; i++) {
+      if (locations[i] !== located) {
+        located = locations[i] as LocatedFunction;
+        id = functionId(located);
+        if (!worker.knownFunctions.has(id) && !defs.some(([d]) => d === id)) defs.push([id, located.ref]);
+      }
+      if (ids) ids.push(id);
+      else if (id !== first) {
+        ids = new Array<number>(i).fill(first);
+        ids.push(id);
       }
     }
     const packed = packArgs(batch.args);
@@ -146,7 +156,7 @@ export class WorkerPool {
       t: 'batch',
       id: pending.id,
       run: batch.runId,
-      fn: single ? first : ids,
+      fn: ids ?? first,
       args: packed ? [] : (batch.args as unknown[][]),
     };
     if (packed) message.packed = packed;

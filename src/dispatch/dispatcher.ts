@@ -107,6 +107,19 @@ function findUnsendable(batch: BackendBatch, cause: unknown): UnsendableArgument
   return undefined;
 }
 
+/**
+ * Puts a batch's results in place. Packed results (a Float64Array) get a loop of their own: one loop
+ * fed both kinds would be polymorphic, and slow in the first big run, before it is optimized.
+ */
+function copyResults(target: unknown[], at: number, results: readonly unknown[] | Float64Array): void {
+  if (results instanceof Float64Array) copyNumbers(target, at, results);
+  else for (let i = 0; i < results.length; i++) target[at + i] = results[i];
+}
+
+function copyNumbers(target: unknown[], at: number, results: Float64Array): void {
+  for (let i = 0; i < results.length; i++) target[at + i] = results[i];
+}
+
 export function runTasks(spec: RunSpec): Promise<unknown[]> {
   return new TaskRun(spec).promise;
 }
@@ -137,6 +150,9 @@ class TaskRun implements RunCounters {
   private readonly checkedModules = new Set<string>();
   private readonly cleanups: (() => void)[] = [];
   private lastFn: AnyFunction | undefined;
+  /** The input when it is a plain array, and the index of its next task. */
+  private list: readonly unknown[] | undefined;
+  private nextIndex = 0;
   private lastLocation: LocatedFunction | undefined;
 
   constructor(private readonly spec: RunSpec) {
@@ -146,6 +162,13 @@ class TaskRun implements RunCounters {
     });
     const { tasks, signal } = spec;
     this.knownLength = Array.isArray(tasks) ? tasks.length : undefined;
+    // A plain array (not a subclass with its own iterator) is read by index.
+    if (
+      Array.isArray(tasks) &&
+      Object.getPrototypeOf(tasks) === Array.prototype &&
+      !Object.hasOwn(tasks, Symbol.iterator)
+    )
+      this.list = tasks;
     if (this.knownLength !== undefined && !spec.onResults) this.results = new Array(this.knownLength);
     this.source = openSource(tasks);
     if (signal?.aborted) {
@@ -205,39 +228,55 @@ class TaskRun implements RunCounters {
       size = Math.max(1, Math.min(size, Math.ceil(remaining / (2 * this.spec.backend.concurrency))));
     }
     const firstIndex = this.dispatchedTasks;
-    const fns: AnyFunction[] = [];
-    const locations: (LocatedFunction | undefined)[] = [];
-    const args: (readonly unknown[])[] = [];
     const { inProcess } = this.spec.backend;
-    while (fns.length < size) {
-      let step = this.source.next();
-      if (isPromise(step)) step = await step;
-      if (step.done) {
-        this.sawEnd = true;
-        break;
+    const list = this.list;
+    // From an array the batch's length is known: arrays of that length, not grown task by task (the
+    // garbage of growing them is what makes the collector copy the caller's tasks sooner and more often).
+    const exact = list ? Math.max(0, Math.min(size, list.length - this.nextIndex)) : 0;
+    const fns: AnyFunction[] = new Array(exact);
+    const locations: (LocatedFunction | undefined)[] = new Array(exact);
+    const args: (readonly unknown[])[] = new Array(exact);
+    let count = 0;
+    while (count < size) {
+      let task: unknown;
+      if (list) {
+        // An array is read by index: no iterator result per task (the first run is not optimized yet).
+        if (count >= exact) {
+          if (this.nextIndex >= list.length) this.sawEnd = true;
+          break;
+        }
+        task = list[this.nextIndex++];
+      } else {
+        let step = this.source.next();
+        if (isPromise(step)) step = await step;
+        if (step.done) {
+          this.sawEnd = true;
+          break;
+        }
+        task = step.value;
       }
-      const task = step.value;
       if (!isTask(task)) {
         throw new InvalidArgumentError(
-          `Parallel.run(tasks): item ${firstIndex + fns.length} is ${describeValue(task)}, not a task. Make each item with delayed(fn)(...args).`,
+          `Parallel.run(tasks): item ${firstIndex + count} is ${describeValue(task)}, not a task. Make each item with delayed(fn)(...args).`,
         );
       }
       const fn = task.fn;
-      fns.push(fn);
-      args.push(task.args);
+      fns[count] = fn;
+      args[count] = task.args;
       if (inProcess) {
-        locations.push(undefined);
+        locations[count] = undefined;
       } else {
         // Most runs call one function: skip the WeakMap lookup when it is the same as the last task's.
         if (fn !== this.lastFn) {
           this.lastLocation = cachedLocation(fn) ?? (await this.locate(fn));
           this.lastFn = fn;
         }
-        locations.push(this.lastLocation);
+        locations[count] = this.lastLocation;
       }
+      count++;
     }
     // An array's end is known without reading past it, so the last progress message can say "finished".
-    if (this.knownLength !== undefined && firstIndex + fns.length >= this.knownLength) this.sawEnd = true;
+    if (this.knownLength !== undefined && firstIndex + count >= this.knownLength) this.sawEnd = true;
     if (fns.length === 0) return undefined;
     const { runId, timeoutMs } = this.spec;
     return timeoutMs === undefined
@@ -295,7 +334,7 @@ class TaskRun implements RunCounters {
     if (outcome.ok === true) {
       const { results } = outcome;
       if (this.spec.onResults) this.spec.onResults(batch.firstIndex, results);
-      else for (let i = 0; i < results.length; i++) this.results[batch.firstIndex + i] = results[i];
+      else copyResults(this.results, batch.firstIndex, results);
       this.completedTasks += results.length;
       this.spec.sizer.completed(results.length, seconds);
       this.spec.observer.progress(this, this.knownLength);

@@ -20,10 +20,6 @@ export interface PackedArgs {
   values: PackedNumbers;
 }
 
-function isInt32(value: number): boolean {
-  return (value | 0) === value && !Object.is(value, -0);
-}
-
 /** The values as an Int32Array when every one is a 32-bit integer (not -0), else as they are. */
 function narrowed(values: Float64Array, allInt32: boolean): PackedNumbers {
   return allInt32 ? Int32Array.from(values) : values;
@@ -43,26 +39,27 @@ export function packArgs(args: readonly (readonly unknown[])[]): PackedArgs | un
     for (let a = 0; a < arity; a++) {
       const value = taskArgs[a];
       if (typeof value !== 'number') return undefined;
-      if (allInt32 && !isInt32(value)) allInt32 = false;
+      if (allInt32 && ((value | 0) !== value || Object.is(value, -0))) allInt32 = false;
       values[t * arity + a] = value;
     }
   }
   return { arity, count, values: narrowed(values, allInt32) };
 }
 
-/** Packs results when they are all numbers. */
-export function packResults(results: readonly unknown[]): PackedNumbers | undefined {
+/**
+ * Packs results when they are all numbers. Always as a Float64Array: results are not computed on, and
+ * one array type keeps the caller's copy loop monomorphic.
+ */
+export function packResults(results: readonly unknown[]): Float64Array | undefined {
   const count = results.length;
   if (count < MIN_PACKED) return undefined;
   const values = new Float64Array(count);
-  let allInt32 = true;
   for (let i = 0; i < count; i++) {
     const value = results[i];
     if (typeof value !== 'number') return undefined;
-    if (allInt32 && !isInt32(value)) allInt32 = false;
     values[i] = value;
   }
-  return narrowed(values, allInt32);
+  return values;
 }
 
 /** Calls `fn` with task `t`'s packed arguments, without building an array for the common arities. */

@@ -4,7 +4,7 @@
  */
 import type { SerializedThrown } from '../errors.ts';
 import type { FunctionRef } from '../locate/index.ts';
-import type { PackedArgs, PackedNumbers } from './packing.ts';
+import type { PackedArgs } from './packing.ts';
 
 /** Sent once, when a worker starts (thread: as workerData; process: as the first message). */
 export interface WorkerInit {
@@ -50,7 +50,7 @@ export type ToWorker = BatchMessage | CancelMessage | PrefetchMessage;
 
 export type FromWorker =
   /** `results` is a typed array (transferred) when every result is a number (see packing.ts). */
-  | { t: 'done'; id: number; results: unknown[] | PackedNumbers }
+  | { t: 'done'; id: number; results: unknown[] | Float64Array }
   | {
       t: 'fail';
       id: number;
