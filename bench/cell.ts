@@ -235,6 +235,14 @@ async function w4(o: CellOptions): Promise<CellResult> {
   return { status: 'ok', ms, tasks: results.length, maxRssKb: maxRssKb(), baselineKb, check: sumOf(results) };
 }
 
+/**
+ * W5's check sum, modulo 2^32: exact whatever the order (the results of 'unordered' arrive in any order,
+ * and a plain floating-point sum of 2,000,000 squares past 2^53 would depend on it).
+ */
+function addExact(sum: number, value: number): number {
+  return (sum + value) % 2 ** 32;
+}
+
 function* squares(count: number): Generator<number> {
   for (let i = 0; i < count; i++) yield i;
 }
@@ -248,7 +256,7 @@ async function w5(o: CellOptions): Promise<CellResult> {
     let sum = 0;
     let count = 0;
     for (const i of squares(SIZES.w5Tasks)) {
-      sum += square(i);
+      sum = addExact(sum, square(i));
       count++;
     }
     const ms = stop();
@@ -273,7 +281,7 @@ async function w5(o: CellOptions): Promise<CellResult> {
         if (inFlight >= limit) await new Promise<void>((resolve) => (wake = resolve));
         inFlight++;
         void pool.call('square', [i]).then((value) => {
-          sum += Number(value);
+          sum = addExact(sum, Number(value));
           count++;
           inFlight--;
           const w = wake;
@@ -313,7 +321,10 @@ async function w5(o: CellOptions): Promise<CellResult> {
     let status: CellResult['status'] = 'ok';
     if (out !== null && typeof out === 'object' && Symbol.asyncIterator in out) {
       for await (const item of out as AsyncIterable<unknown>) {
-        sum += Number(item !== null && typeof item === 'object' && 'value' in item ? item.value : item);
+        sum = addExact(
+          sum,
+          Number(item !== null && typeof item === 'object' && 'value' in item ? item.value : item),
+        );
         count++;
       }
     } else {

@@ -1,10 +1,18 @@
 /**
  * joblib's adaptive batch size: start with one task per batch; while batches finish faster than the
  * ideal duration, grow (at most doubling per step); when they take far longer, shrink at once.
- * Durations are smoothed (exponentially weighted) over batches of the current size only.
+ * Durations are smoothed (exponentially weighted) over batches of the current size only. Batches never
+ * grow past `MAX_AUTO_BATCH_SIZE` tasks.
  */
 export const MIN_IDEAL_BATCH_SECONDS = 0.2;
 export const MAX_IDEAL_BATCH_SECONDS = 2;
+/**
+ * Our own bound, not joblib's: past a few thousand tasks a message costs nothing more per task, while a
+ * batch sized to 0.2 s of trivial tasks (100,000 and more here) only holds memory and makes results come
+ * in bursts. Measured on 2 cores: 2,000,000 trivial unordered tasks took 1.33 s and peaked at 346 MB RSS
+ * with no bound, 0.81 s and 125 MB with this one; 100,000 tasks ran no slower.
+ */
+export const MAX_AUTO_BATCH_SIZE = 4096;
 
 export interface BatchSizer {
   readonly size: number;
@@ -37,6 +45,7 @@ export class AutoBatchSize implements BatchSizer {
     } else if (duration > MAX_IDEAL_BATCH_SECONDS && old >= 2) {
       next = Math.max(1, 2 * Math.floor((old * MIN_IDEAL_BATCH_SECONDS) / duration));
     }
+    next = Math.min(next, MAX_AUTO_BATCH_SIZE);
     if (next !== old) {
       this.size = next;
       this.smoothed = 0;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { AutoBatchSize } from '../../src/dispatch/batch-size.ts';
+import { AutoBatchSize, MAX_AUTO_BATCH_SIZE } from '../../src/dispatch/batch-size.ts';
 import { createSharedArray, delayed, Parallel, type Task } from '../../src/index.ts';
 import { spinForever } from '../fixtures/failing-tasks.ts';
 import { inspectArray, recordStart, slowSquare, square, writeShared } from '../fixtures/tasks.ts';
@@ -25,6 +25,12 @@ describe('adaptive batch size', () => {
     sizer.completed(sizer.size / 2, 0.001);
     assert.equal(changes.at(-1)?.startsWith('slow'), true, 'a batch of an older size does not count');
     assert.deepEqual(changes.slice(0, 2), ['fast->2', 'fast->4']);
+  });
+
+  test('never grows past MAX_AUTO_BATCH_SIZE, however fast the batches', () => {
+    const sizer = new AutoBatchSize();
+    for (let i = 0; i < 40; i++) sizer.completed(sizer.size, 1e-6);
+    assert.equal(sizer.size, MAX_AUTO_BATCH_SIZE);
   });
 });
 
