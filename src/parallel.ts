@@ -67,7 +67,9 @@ export interface ParallelOptions<M extends ReturnAs = ReturnAs> {
    * Threads: a typed-array argument of at least this size (bytes, or `'1M'`, `'512K'`, `'2G'`) is
    * copied once per run into shared memory, and every task that receives it reads that one copy
    * instead of getting a copy per task (joblib's auto-memmapping, default `'1M'`). `null` turns it off.
-   * Arrays already on a SharedArrayBuffer are always shared as they are. Processes always copy.
+   * Arrays already on a SharedArrayBuffer are always shared as they are. Processes: such an array is
+   * written once per run to a file in `/dev/shm` and read once per worker process, not piped per task.
+   * Either way tasks may read it and must not write it.
    */
   maxNbytes?: number | string | null;
   /**
@@ -332,7 +334,7 @@ export class Parallel<M extends ReturnAs = 'array'> {
     } else if (name === 'threads') {
       backend = new ThreadsBackend(this.workers, this.maxWorkerMemoryMb, this.maxNbytes);
     } else if (name === 'processes') {
-      backend = new ProcessesBackend(this.workers, this.maxWorkerMemoryMb);
+      backend = new ProcessesBackend(this.workers, this.maxWorkerMemoryMb, this.maxNbytes);
     } else {
       const factory = backendFactory(name);
       if (!factory) throw invalidArgument('backend', 'a registered backend name', name);

@@ -162,6 +162,7 @@ export class WorkerPool {
     if (packed) message.packed = packed;
     if (defs.length > 0) message.defs = defs;
     if (batch.timeoutMs !== undefined) message.report = true;
+    if (batch.spilled) message.spilled = true;
     try {
       worker.handle.send(message, packed ? [packed.values.buffer as ArrayBuffer] : undefined);
     } catch (error) {

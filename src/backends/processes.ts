@@ -2,8 +2,10 @@ import { type ChildProcess, fork } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { onInterruptExit } from '../interrupt.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../worker/protocol.ts';
+import { isSpillable, SpillFiles } from '../worker/spill.ts';
+import type { BackendBatch, BatchOutcome } from './backend.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
-import { WorkerBackend } from './worker-backend.ts';
+import { replaceBigViews, WorkerBackend } from './worker-backend.ts';
 import { inheritableExecArgv, tsxDirectory, workerEntryPath } from './worker-entry.ts';
 
 /** Every live worker process, so that Ctrl-C can kill them all synchronously before the program exits. */
@@ -106,6 +108,33 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
 export class ProcessesBackend extends WorkerBackend {
   readonly name = 'ProcessesBackend';
   protected readonly poolKind = 'processes';
+  private readonly spills = new SpillFiles();
+
+  constructor(
+    concurrency: number,
+    maxWorkerMemoryMb?: number,
+    /** Typed arrays this big go through a file read once per worker and run, not the pipe per task. */
+    private readonly maxNbytes: number | null = 1024 * 1024,
+  ) {
+    super(concurrency, maxWorkerMemoryMb);
+  }
+
+  override runBatch(batch: BackendBatch): Promise<BatchOutcome> {
+    const limit = this.maxNbytes;
+    if (limit === null) return super.runBatch(batch);
+    let args: (readonly unknown[])[] | undefined;
+    try {
+      args = replaceBigViews(batch, limit, isSpillable, (view) => this.spills.spill(batch.runId, view));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return super.runBatch(args ? { ...batch, args, spilled: true } : batch);
+  }
+
+  override endRun(runId: number): void {
+    this.spills.endRun(runId);
+    super.endRun(runId);
+  }
 
   protected poolKey(): string {
     return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}`;

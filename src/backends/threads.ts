@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { CANCEL_TABLE_SIZE, cancelSlot, type FromWorker, type WorkerInit } from '../worker/protocol.ts';
 import type { BackendBatch, BatchOutcome } from './backend.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
-import { WorkerBackend } from './worker-backend.ts';
+import { replaceBigViews, WorkerBackend } from './worker-backend.ts';
 import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-entry.ts';
 
 /**
@@ -108,22 +108,12 @@ export class ThreadsBackend extends WorkerBackend {
   override runBatch(batch: BackendBatch): Promise<BatchOutcome> {
     const limit = this.maxNbytes;
     if (limit === null) return super.runBatch(batch);
-    let args: (readonly unknown[])[] | undefined;
-    for (let t = 0; t < batch.args.length; t++) {
-      const taskArgs = batch.args[t] as readonly unknown[];
-      for (let a = 0; a < taskArgs.length; a++) {
-        const value = taskArgs[a];
-        if (
-          !ArrayBuffer.isView(value) ||
-          value.byteLength < limit ||
-          value.buffer instanceof SharedArrayBuffer
-        )
-          continue;
-        if (Buffer.isBuffer(value)) continue;
-        args ??= batch.args.map((list) => [...list]);
-        (args[t] as unknown[])[a] = this.sharedCopy(batch.runId, value);
-      }
-    }
+    const args = replaceBigViews(
+      batch,
+      limit,
+      (view) => !(view.buffer instanceof SharedArrayBuffer) && !Buffer.isBuffer(view),
+      (view) => this.sharedCopy(batch.runId, view),
+    );
     return super.runBatch(args ? { ...batch, args } : batch);
   }
 

@@ -28,6 +28,30 @@ function retire(shared: SharedPool): Promise<void> {
   return shared.activeRuns === 0 ? shared.pool.close() : Promise.resolve();
 }
 
+/**
+ * The batch with each typed-array argument of `minBytes` or more that `accept`s replaced by
+ * `replace(view)`; undefined when there is none (the batch then goes as it is).
+ */
+export function replaceBigViews(
+  batch: BackendBatch,
+  minBytes: number,
+  accept: (view: ArrayBufferView) => boolean,
+  replace: (view: ArrayBufferView) => unknown,
+): (readonly unknown[])[] | undefined {
+  let args: (readonly unknown[])[] | undefined;
+  for (let t = 0; t < batch.args.length; t++) {
+    const taskArgs = batch.args[t] as readonly unknown[];
+    for (let a = 0; a < taskArgs.length; a++) {
+      const value = taskArgs[a];
+      if (typeof value !== 'object' || !ArrayBuffer.isView(value) || value.byteLength < minBytes) continue;
+      if (!accept(value)) continue;
+      args ??= batch.args.map((list) => [...list]);
+      (args[t] as unknown[])[a] = replace(value);
+    }
+  }
+  return args;
+}
+
 export abstract class WorkerBackend implements ParallelBackend {
   abstract readonly name: string;
   readonly inProcess = false;

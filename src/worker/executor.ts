@@ -9,6 +9,7 @@ import { sourceHash } from '../locate/source-hash.ts';
 import { beginTaskModuleImport, endTaskModuleImport } from '../main-guard.ts';
 import { callPacked, packResults } from './packing.ts';
 import type { BatchMessage, FromWorker, WorkerInit } from './protocol.ts';
+import { SpillReader } from './spill.ts';
 import { isTypeScriptUrl, registerTsx, tsxActiveInThisThread } from './typescript-loader.ts';
 
 export interface ExecutorOptions {
@@ -48,6 +49,7 @@ export class TaskExecutor {
   private readonly refs = new Map<number, FunctionRef>();
   private readonly functions = new Map<number, AnyFunction>();
   private readonly modules = new Map<string, Promise<Record<string, unknown>>>();
+  private readonly spills = new SpillReader();
 
   constructor(private readonly options: ExecutorOptions) {}
 
@@ -78,7 +80,11 @@ export class TaskExecutor {
         const fn = this.functions.get(fnId) ?? (await this.resolve(fnId));
         // After the import: loading a module is not the task's own running time.
         onTaskStart?.(message, i);
-        let value = packed ? callPacked(fn, packed, i) : fn(...(args[i] as unknown[]));
+        let value = packed
+          ? callPacked(fn, packed, i)
+          : fn(
+              ...(message.spilled ? this.spills.restore(run, args[i] as unknown[]) : (args[i] as unknown[])),
+            );
         if (isThenable(value)) value = await value;
         results[i] = value;
         if (yieldEveryMs && performance.now() - lastYield > yieldEveryMs) {

@@ -33,6 +33,8 @@ export interface BatchMessage {
   packed?: PackedArgs;
   /** Processes only: report each task's start (the batch has a timeout to enforce). */
   report?: true;
+  /** Processes only: some arguments are big arrays spilled to files (see spill.ts). */
+  spilled?: true;
 }
 
 export interface CancelMessage {

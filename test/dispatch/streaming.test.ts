@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { AutoBatchSize, MAX_AUTO_BATCH_SIZE } from '../../src/dispatch/batch-size.ts';
 import { createSharedArray, delayed, Parallel, type Task } from '../../src/index.ts';
 import { spinForever } from '../fixtures/failing-tasks.ts';
-import { inspectArray, recordStart, slowSquare, square, writeShared } from '../fixtures/tasks.ts';
+import {
+  describeArray,
+  inspectArray,
+  recordStart,
+  slowSquare,
+  square,
+  writeShared,
+} from '../fixtures/tasks.ts';
 import { tempDir } from '../helpers.ts';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -133,5 +140,50 @@ describe('big arrays on threads', () => {
       range(8).map((i) => i * 1.5),
     );
     await p.close();
+  });
+});
+
+describe('big arrays on processes', () => {
+  const spillFolders = () =>
+    existsSync('/dev/shm')
+      ? readdirSync('/dev/shm').filter((name) => name.startsWith(`joblib-ts-spill-${process.pid}-`))
+      : [];
+  const checksum = (values: ArrayLike<number>) => {
+    let sum = 0;
+    for (let i = 0; i < values.length; i++) sum += values[i] as number;
+    return sum;
+  };
+
+  test('go through a file read once per worker and run, arrive intact, and leave no file behind', async () => {
+    const floats = new Float64Array(256 * 1024).map((_, i) => i * 0.5);
+    // A view at an odd offset, and one on shared memory.
+    const bytes = new Uint8Array(2 * 1024 * 1024 + 1).map((_, i) => i % 251).subarray(1);
+    const shared = createSharedArray(Int32Array, 512 * 1024).map((_, i) => i % 1000);
+    // An orphan of a program killed earlier (a pid that does not exist): swept by the first spill.
+    const orphan = existsSync('/dev/shm') ? join('/dev/shm', 'joblib-ts-spill-2147483646-test') : undefined;
+    if (orphan) mkdirSync(orphan, { recursive: true });
+    const p = new Parallel({ nJobs: 2, backend: 'processes' });
+    try {
+      const inputs = [floats, bytes, shared, floats, bytes, shared];
+      const results = await p.run(inputs.map((values) => delayed(describeArray)(values)));
+      results.forEach((r, i) => {
+        const input = inputs[i] as ArrayLike<number> & ArrayBufferView;
+        assert.equal(r.type, input.constructor.name, `task ${i}`);
+        assert.equal(r.length, input.length, `task ${i}`);
+        assert.equal(r.sum, checksum(input), `task ${i}`);
+        assert.notEqual(r.pid, process.pid);
+      });
+      if (orphan) assert.equal(existsSync(orphan), false, 'the orphan folder was swept');
+      for (const folder of spillFolders())
+        assert.deepEqual(readdirSync(join('/dev/shm', folder)), [], 'no file outlives its run');
+      // maxNbytes: null sends the arrays through the IPC pipe with every task.
+      const piped = new Parallel({ nJobs: 2, backend: 'processes', maxNbytes: null });
+      const [viaPipe] = await piped.run([delayed(describeArray)(floats)]);
+      assert.equal(viaPipe?.sum, checksum(floats));
+      await piped.close();
+    } finally {
+      await p.close();
+      if (orphan) rmSync(orphan, { recursive: true, force: true });
+    }
   });
 });
