@@ -17,6 +17,8 @@ export interface BackendBatch {
   readonly args: readonly (readonly unknown[])[];
   /** Fail the batch with a `TimeoutError` when one of its tasks runs longer than this. */
   readonly timeoutMs?: number;
+  /** Every task of the batch calls the same function (backends may then skip looking at each). */
+  readonly uniform?: true;
   /** Some arguments are big arrays spilled to files (processes backend), to read back in the worker. */
   readonly spilled?: true;
 }

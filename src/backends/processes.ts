@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { onInterruptExit } from '../interrupt.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../worker/protocol.ts';
 import { isSpillable, SpillFiles } from '../worker/spill.ts';
-import type { BackendBatch, BatchOutcome } from './backend.ts';
+import type { BackendBatch } from './backend.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 import { replaceBigViews, WorkerBackend } from './worker-backend.ts';
 import { inheritableExecArgv, tsxDirectory, workerEntryPath } from './worker-entry.ts';
@@ -91,8 +91,11 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
     },
     terminate: async () => {
       if (child.exitCode === null && child.signalCode === null) {
-        // An unref'd child would let the event loop end before its exit event arrives.
+        // An unref'd child would let the event loop end before its exit event arrives, and so would an
+        // unref'd IPC channel before its end: 'close' waits for both, and the program would exit with
+        // code 13 (a top-level await never settled) in the middle of close().
         child.ref();
+        child.channel?.ref();
         lastWordPipe?.ref();
         child.kill('SIGKILL');
         await exited;
@@ -119,16 +122,12 @@ export class ProcessesBackend extends WorkerBackend {
     super(concurrency, maxWorkerMemoryMb);
   }
 
-  override runBatch(batch: BackendBatch): Promise<BatchOutcome> {
+  /** Big typed arrays go through files, read once per worker and run. */
+  private spillBigArrays(batch: BackendBatch): BackendBatch {
     const limit = this.maxNbytes;
-    if (limit === null) return super.runBatch(batch);
-    let args: (readonly unknown[])[] | undefined;
-    try {
-      args = replaceBigViews(batch, limit, isSpillable, (view) => this.spills.spill(batch.runId, view));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return super.runBatch(args ? { ...batch, args, spilled: true } : batch);
+    if (limit === null) return batch;
+    const args = replaceBigViews(batch, limit, isSpillable, (view) => this.spills.spill(batch.runId, view));
+    return args ? { ...batch, args, spilled: true } : batch;
   }
 
   override endRun(runId: number): void {
@@ -145,6 +144,7 @@ export class ProcessesBackend extends WorkerBackend {
       this.concurrency,
       (events) => startProcess(events, this.maxWorkerMemoryMb),
       'worker process',
+      (batch) => this.spillBigArrays(batch),
     );
   }
 

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { CANCEL_TABLE_SIZE, cancelSlot, type FromWorker, type WorkerInit } from '../worker/protocol.ts';
-import type { BackendBatch, BatchOutcome } from './backend.ts';
+import type { BackendBatch } from './backend.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 import { replaceBigViews, WorkerBackend } from './worker-backend.ts';
 import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-entry.ts';
@@ -105,16 +105,17 @@ export class ThreadsBackend extends WorkerBackend {
     super(concurrency, maxWorkerMemoryMb);
   }
 
-  override runBatch(batch: BackendBatch): Promise<BatchOutcome> {
+  /** Big typed arrays go as views of one shared copy per run. */
+  private shareBigArrays(batch: BackendBatch): BackendBatch {
     const limit = this.maxNbytes;
-    if (limit === null) return super.runBatch(batch);
+    if (limit === null) return batch;
     const args = replaceBigViews(
       batch,
       limit,
       (view) => !(view.buffer instanceof SharedArrayBuffer) && !Buffer.isBuffer(view),
       (view) => this.sharedCopy(batch.runId, view),
     );
-    return super.runBatch(args ? { ...batch, args } : batch);
+    return args ? { ...batch, args } : batch;
   }
 
   override endRun(runId: number): void {
@@ -145,6 +146,7 @@ export class ThreadsBackend extends WorkerBackend {
       this.concurrency,
       (events) => startThread(events, this.maxWorkerMemoryMb),
       'worker thread',
+      (batch) => this.shareBigArrays(batch),
     );
   }
 

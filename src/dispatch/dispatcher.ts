@@ -237,6 +237,7 @@ class TaskRun implements RunCounters {
     const locations: (LocatedFunction | undefined)[] = new Array(exact);
     const args: (readonly unknown[])[] = new Array(exact);
     let count = 0;
+    let uniform = true;
     while (count < size) {
       let task: unknown;
       if (list) {
@@ -261,6 +262,7 @@ class TaskRun implements RunCounters {
         );
       }
       const fn = task.fn;
+      if (count > 0 && fn !== fns[0]) uniform = false;
       fns[count] = fn;
       args[count] = task.args;
       if (inProcess) {
@@ -279,9 +281,16 @@ class TaskRun implements RunCounters {
     if (this.knownLength !== undefined && firstIndex + count >= this.knownLength) this.sawEnd = true;
     if (fns.length === 0) return undefined;
     const { runId, timeoutMs } = this.spec;
-    return timeoutMs === undefined
-      ? { runId, firstIndex, fns, locations, args }
-      : { runId, firstIndex, fns, locations, args, timeoutMs };
+    const batch: { -readonly [K in keyof BackendBatch]: BackendBatch[K] } = {
+      runId,
+      firstIndex,
+      fns,
+      locations,
+      args,
+    };
+    if (timeoutMs !== undefined) batch.timeoutMs = timeoutMs;
+    if (uniform) batch.uniform = true;
+    return batch;
   }
 
   /** The consumer of a stream left early: stop now, and stop running tasks that do not end soon. */
