@@ -39,6 +39,12 @@ interface Pending {
   headSince?: number;
   /** Replaced once by the backend's `prepareArgs` (big arrays shared or spilled), before the first send. */
   batch: BackendBatch;
+  /**
+   * The submitting backend's treatment of big array arguments (a pool serves every backend of its
+   * configuration, whatever their `maxNbytes`), for batches not sent packed: a packed batch holds only
+   * numbers, so its arguments are not even looked at.
+   */
+  readonly prepareArgs: ((batch: BackendBatch) => BackendBatch) | undefined;
   prepared?: true;
   readonly resolve: (outcome: BatchOutcome) => void;
   readonly reject: (error: unknown) => void;
@@ -85,11 +91,6 @@ export class WorkerPool {
     private readonly spawn: SpawnWorker,
     /** How the backend names a worker kind in crash messages: `worker thread`, `worker process`. */
     private readonly kindLabel: string,
-    /**
-     * The backend's treatment of big array arguments, for batches that are not sent packed (a packed
-     * batch holds only numbers, so its arguments are not even looked at).
-     */
-    private readonly prepareArgs?: (batch: BackendBatch) => BackendBatch,
   ) {}
 
   get workerCount(): number {
@@ -106,10 +107,10 @@ export class WorkerPool {
     while (!this.closed && this.workers.length < this.size) this.startWorker();
   }
 
-  submit(batch: BackendBatch): Promise<BatchOutcome> {
+  submit(batch: BackendBatch, prepareArgs?: (batch: BackendBatch) => BackendBatch): Promise<BatchOutcome> {
     if (this.closed) return Promise.reject(new Error('joblib-ts: this worker pool has been closed.'));
     return new Promise<BatchOutcome>((resolve, reject) => {
-      this.assign({ id: this.nextBatchId++, batch, resolve, reject });
+      this.assign({ id: this.nextBatchId++, batch, prepareArgs, resolve, reject });
     });
   }
 
@@ -141,9 +142,9 @@ export class WorkerPool {
 
   private assign(pending: Pending): void {
     const packed = packArgs(pending.batch.args);
-    if (!packed && this.prepareArgs && !pending.prepared) {
+    if (!packed && pending.prepareArgs && !pending.prepared) {
       try {
-        pending.batch = this.prepareArgs(pending.batch);
+        pending.batch = pending.prepareArgs(pending.batch);
       } catch (error) {
         pending.reject(error);
         return;

@@ -8,6 +8,9 @@ import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 import { replaceBigViews, WorkerBackend } from './worker-backend.ts';
 import { inheritableExecArgv, tsxDirectory, workerEntryPath } from './worker-entry.ts';
 
+/** Big arguments' files, for every processes backend of the program (one folder, one exit hook). */
+const spills = new SpillFiles();
+
 /** Every live worker process, so that Ctrl-C can kill them all synchronously before the program exits. */
 const liveChildren = new Set<ChildProcess>();
 onInterruptExit(() => {
@@ -111,7 +114,6 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
 export class ProcessesBackend extends WorkerBackend {
   readonly name = 'ProcessesBackend';
   protected readonly poolKind = 'processes';
-  private readonly spills = new SpillFiles();
 
   constructor(
     concurrency: number,
@@ -123,15 +125,17 @@ export class ProcessesBackend extends WorkerBackend {
   }
 
   /** Big typed arrays go through files, read once per worker and run. */
+  protected override readonly prepareArgs = (batch: BackendBatch): BackendBatch => this.spillBigArrays(batch);
+
   private spillBigArrays(batch: BackendBatch): BackendBatch {
     const limit = this.maxNbytes;
     if (limit === null) return batch;
-    const args = replaceBigViews(batch, limit, isSpillable, (view) => this.spills.spill(batch.runId, view));
+    const args = replaceBigViews(batch, limit, isSpillable, (view) => spills.spill(batch.runId, view));
     return args ? { ...batch, args, spilled: true } : batch;
   }
 
   override endRun(runId: number): void {
-    this.spills.endRun(runId);
+    spills.endRun(runId);
     super.endRun(runId);
   }
 
@@ -144,7 +148,6 @@ export class ProcessesBackend extends WorkerBackend {
       this.concurrency,
       (events) => startProcess(events, this.maxWorkerMemoryMb),
       'worker process',
-      (batch) => this.spillBigArrays(batch),
     );
   }
 

@@ -106,6 +106,8 @@ export class ThreadsBackend extends WorkerBackend {
   }
 
   /** Big typed arrays go as views of one shared copy per run. */
+  protected override readonly prepareArgs = (batch: BackendBatch): BackendBatch => this.shareBigArrays(batch);
+
   private shareBigArrays(batch: BackendBatch): BackendBatch {
     const limit = this.maxNbytes;
     if (limit === null) return batch;
@@ -146,7 +148,6 @@ export class ThreadsBackend extends WorkerBackend {
       this.concurrency,
       (events) => startThread(events, this.maxWorkerMemoryMb),
       'worker thread',
-      (batch) => this.shareBigArrays(batch),
     );
   }
 

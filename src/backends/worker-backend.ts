@@ -69,6 +69,8 @@ export abstract class WorkerBackend implements ParallelBackend {
   protected abstract poolKey(): string;
   protected abstract createPool(): WorkerPool;
   protected abstract cancelInWorkers(pool: WorkerPool, runId: number): void;
+  /** What this backend does to big array arguments before they are sent (see `WorkerPool.submit`). */
+  protected readonly prepareArgs: ((batch: BackendBatch) => BackendBatch) | undefined = undefined;
 
   /** The live workers' labels, for diagnostics and tests. */
   get workerLabels(): string[] {
@@ -108,7 +110,7 @@ export abstract class WorkerBackend implements ParallelBackend {
   runBatch(batch: BackendBatch): Promise<BatchOutcome> {
     const shared = this.shared;
     if (!shared) return Promise.reject(new Error('joblib-ts internal error: runBatch outside a run.'));
-    return shared.pool.submit(batch);
+    return shared.pool.submit(batch, this.prepareArgs);
   }
 
   cancelRun(runId: number): void {
