@@ -416,7 +416,8 @@ function renderTable(rows: Row[]): string {
       row.status === 'na' ? `n/a: ${row.note ?? ''}` : row.note,
       checkMismatch ? `RESULTS DIFFER from the plain loop (${row.check} vs ${plain?.check})` : undefined,
     ].filter(Boolean);
-    const wallCell = notes.length > 0 ? `${wall} — ${notes.join('; ')}` : wall;
+    // A crashed cell's note is a line of its stderr, which may hold '|': it would split the table's row.
+    const wallCell = notes.length > 0 ? `${wall} — ${notes.join('; ').replaceAll('|', '/')}` : wall;
     if (row.status === 'na') met = 'n/a';
     out.push(
       `| ${row.workload} | ${label} | ${wallCell} | ${rate} | ${vsPlain} | ${vsPeer} | ${peak} | ${target} | ${met} |`,
