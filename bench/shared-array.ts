@@ -5,7 +5,10 @@
  * - with `createSharedArray`: it is already shared, nothing is copied;
  * and the copy alone (a fresh SharedArrayBuffer, then the same bytes again into the same pages).
  *
- *   npx tsx bench/shared-array.ts
+ *   node --expose-gc --import tsx bench/shared-array.ts
+ *
+ * With --expose-gc it collects before each timing: otherwise the 256 MB copies of earlier repetitions are
+ * still alive, and allocating fresh shared memory next to them ran 1.5 to 7 times slower.
  */
 import { cpus } from 'node:os';
 import { createSharedArray, delayed, Parallel } from '../src/index.ts';
@@ -26,6 +29,7 @@ function median(values: number[]): number {
 }
 
 async function time(fn: () => unknown): Promise<number> {
+  (globalThis as { gc?: () => void }).gc?.();
   const start = performance.now();
   await fn();
   return performance.now() - start;

@@ -72,11 +72,30 @@ type TypedArrayConstructor = new (
 /** The same bytes and element type, on a SharedArrayBuffer: structured clone then shares it instead of copying. */
 function copyToShared(view: ArrayBufferView): ArrayBufferView {
   const shared = new SharedArrayBuffer(view.byteLength);
-  new Uint8Array(shared).set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  new Uint8Array(shared).set(bytesOf(view));
   if (view instanceof DataView) return new DataView(shared);
   const Ctor = view.constructor as TypedArrayConstructor & { BYTES_PER_ELEMENT: number };
   return new Ctor(shared, 0, view.byteLength / Ctor.BYTES_PER_ELEMENT);
 }
+
+function bytesOf(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/** A caller's array's shared copy, and the runs that use it now. */
+interface SharedCopy {
+  readonly copy: ArrayBufferView;
+  readonly runs: Set<number>;
+}
+
+/**
+ * The shared copy of each big array, kept while the caller keeps the array, for every threads backend of
+ * the program. A later run with the same array writes its current bytes into the same shared memory:
+ * 42 ms for 256 MB here against 106 ms for fresh memory (its pages fault in), and no new 256 MB each run
+ * (worker threads collect the old copies late: ten runs on one 256 MB array grew the program to 3 GB and
+ * each run took 3x longer after the third, before this).
+ */
+const sharedCopies = new WeakMap<ArrayBufferView, SharedCopy>();
 
 /**
  * A typed array on shared memory, for data that tasks on the threads backend may write into and the
@@ -94,8 +113,8 @@ export class ThreadsBackend extends WorkerBackend {
   readonly name = 'ThreadsBackend';
   protected readonly poolKind = 'threads';
 
-  /** Shared copies of big arguments, per run: an array passed to many tasks is copied once. */
-  private readonly sharedCopies = new Map<number, WeakMap<ArrayBufferView, ArrayBufferView>>();
+  /** The shared copies each run uses: an array passed to many tasks of a run is copied once. */
+  private readonly runCopies = new Map<number, Map<ArrayBufferView, ArrayBufferView>>();
 
   constructor(
     concurrency: number,
@@ -121,22 +140,34 @@ export class ThreadsBackend extends WorkerBackend {
   }
 
   override endRun(runId: number): void {
-    this.sharedCopies.delete(runId);
+    const used = this.runCopies.get(runId);
+    this.runCopies.delete(runId);
+    for (const view of used?.keys() ?? []) sharedCopies.get(view)?.runs.delete(runId);
     super.endRun(runId);
   }
 
   private sharedCopy(runId: number, view: ArrayBufferView): ArrayBufferView {
-    let copies = this.sharedCopies.get(runId);
-    if (!copies) {
-      copies = new WeakMap();
-      this.sharedCopies.set(runId, copies);
+    let used = this.runCopies.get(runId);
+    if (!used) {
+      used = new Map();
+      this.runCopies.set(runId, used);
     }
-    let copy = copies.get(view);
-    if (!copy) {
-      copy = copyToShared(view);
-      copies.set(view, copy);
+    const inRun = used.get(view);
+    if (inRun) return inRun;
+    let kept = sharedCopies.get(view);
+    if (kept && kept.runs.size === 0 && kept.copy.byteLength === view.byteLength) {
+      // No run reads it now: refresh it with the array's current contents, in the same pages.
+      new Uint8Array(kept.copy.buffer, 0, view.byteLength).set(bytesOf(view));
+    } else if (kept && kept.copy.byteLength === view.byteLength) {
+      // Another run reads it at this moment: this run gets its own copy, not kept.
+      kept = { copy: copyToShared(view), runs: new Set() };
+    } else {
+      kept = { copy: copyToShared(view), runs: new Set() };
+      sharedCopies.set(view, kept);
     }
-    return copy;
+    kept.runs.add(runId);
+    used.set(view, kept.copy);
+    return kept.copy;
   }
 
   protected poolKey(): string {

@@ -8,6 +8,7 @@ import { spinForever } from '../fixtures/failing-tasks.ts';
 import {
   describeArray,
   inspectArray,
+  inspectArrayLater,
   recordStart,
   slowSquare,
   square,
@@ -128,6 +129,24 @@ describe('big arrays on threads', () => {
     assert.equal((await off.run([delayed(inspectArray)(big)]))[0]?.shared, false, 'maxNbytes: null copies');
     await Promise.all([p.close(), off.close()]);
     assert.throws(() => new Parallel({ maxNbytes: 'lots' }), /maxNbytes must be a number of bytes/);
+  });
+
+  test("a later run with the same array sees the array's new contents, also while another run reads it", async () => {
+    const big = new Float64Array(256 * 1024).fill(1);
+    const p = new Parallel({ nJobs: 2 });
+    const first = await p.run(range(4).map(() => delayed(inspectArray)(big)));
+    assert.deepEqual(first[0], { shared: true, sum: 64 });
+    big.fill(2);
+    const second = await p.run(range(4).map(() => delayed(inspectArray)(big)));
+    for (const r of second) assert.deepEqual(r, { shared: true, sum: 128 });
+    // Two runs at once on one array: the second must not rewrite the memory the first one reads.
+    const slow = p.run([delayed(inspectArrayLater)(big, 200)]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    big.fill(3);
+    const [fast, later] = await Promise.all([p.run([delayed(inspectArray)(big)]), slow]);
+    assert.deepEqual(fast[0], { shared: true, sum: 192 });
+    assert.deepEqual(later[0], { shared: true, sum: 128 }, 'the first run read what it was given');
+    await p.close();
   });
 
   test('tasks write into a createSharedArray and the caller sees it, without a copy back', async () => {
