@@ -3,9 +3,8 @@ import type { Socket } from 'node:net';
 import { onInterruptExit } from '../interrupt.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../worker/protocol.ts';
 import { isSpillable, SpillFiles } from '../worker/spill.ts';
-import type { BackendBatch } from './backend.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
-import { replaceBigViews, WorkerBackend } from './worker-backend.ts';
+import { WorkerBackend } from './worker-backend.ts';
 import { inheritableExecArgv, tsxDirectory, workerEntryPath } from './worker-entry.ts';
 
 /** Big arguments' files, for every processes backend of the program (one folder, one exit hook). */
@@ -115,24 +114,12 @@ export class ProcessesBackend extends WorkerBackend {
   readonly name = 'ProcessesBackend';
   protected readonly poolKind = 'processes';
 
-  constructor(
-    concurrency: number,
-    maxWorkerMemoryMb?: number,
-    /** Typed arrays this big go through a file read once per worker and run, not the pipe per task. */
-    private readonly maxNbytes: number | null = 1024 * 1024,
-  ) {
-    super(concurrency, maxWorkerMemoryMb);
-  }
-
-  /** Big typed arrays go through files, read once per worker and run. */
-  protected override readonly prepareArgs = (batch: BackendBatch): BackendBatch => this.spillBigArrays(batch);
-
-  private spillBigArrays(batch: BackendBatch): BackendBatch {
-    const limit = this.maxNbytes;
-    if (limit === null) return batch;
-    const args = replaceBigViews(batch, limit, isSpillable, (view) => spills.spill(batch.runId, view));
-    return args ? { ...batch, args, spilled: true } : batch;
-  }
+  /** Big typed arrays go through files, read once per worker and run, not through the pipe per task. */
+  protected readonly bigArrays = {
+    accepts: isSpillable,
+    replace: (runId: number, view: ArrayBufferView) => spills.spill(runId, view),
+    spilled: true,
+  } as const;
 
   override endRun(runId: number): void {
     spills.endRun(runId);

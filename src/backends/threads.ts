@@ -1,8 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { CANCEL_TABLE_SIZE, cancelSlot, type FromWorker, type WorkerInit } from '../worker/protocol.ts';
-import type { BackendBatch } from './backend.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
-import { replaceBigViews, WorkerBackend } from './worker-backend.ts';
+import { WorkerBackend } from './worker-backend.ts';
 import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-entry.ts';
 
 /**
@@ -116,28 +115,11 @@ export class ThreadsBackend extends WorkerBackend {
   /** The shared copies each run uses: an array passed to many tasks of a run is copied once. */
   private readonly runCopies = new Map<number, Map<ArrayBufferView, ArrayBufferView>>();
 
-  constructor(
-    concurrency: number,
-    maxWorkerMemoryMb?: number,
-    private readonly maxNbytes: number | null = 1024 * 1024,
-  ) {
-    super(concurrency, maxWorkerMemoryMb);
-  }
-
-  /** Big typed arrays go as views of one shared copy per run. */
-  protected override readonly prepareArgs = (batch: BackendBatch): BackendBatch => this.shareBigArrays(batch);
-
-  private shareBigArrays(batch: BackendBatch): BackendBatch {
-    const limit = this.maxNbytes;
-    if (limit === null) return batch;
-    const args = replaceBigViews(
-      batch,
-      limit,
-      (view) => !(view.buffer instanceof SharedArrayBuffer) && !Buffer.isBuffer(view),
-      (view) => this.sharedCopy(batch.runId, view),
-    );
-    return args ? { ...batch, args } : batch;
-  }
+  /** Big typed arrays go as views of one shared copy per run (arrays already shared go as they are). */
+  protected readonly bigArrays = {
+    accepts: (view: ArrayBufferView) => !(view.buffer instanceof SharedArrayBuffer) && !Buffer.isBuffer(view),
+    replace: (runId: number, view: ArrayBufferView) => this.sharedCopy(runId, view),
+  };
 
   override endRun(runId: number): void {
     const used = this.runCopies.get(runId);

@@ -61,6 +61,8 @@ export abstract class WorkerBackend implements ParallelBackend {
   constructor(
     readonly concurrency: number,
     protected readonly maxWorkerMemoryMb?: number,
+    /** Typed-array arguments this big are sent the backend's own way (`bigArrays`); null: never. */
+    private readonly maxNbytes: number | null = 1024 * 1024,
   ) {}
 
   /** Backends of one kind share one current pool... */
@@ -69,8 +71,23 @@ export abstract class WorkerBackend implements ParallelBackend {
   protected abstract poolKey(): string;
   protected abstract createPool(): WorkerPool;
   protected abstract cancelInWorkers(pool: WorkerPool, runId: number): void;
-  /** What this backend does to big array arguments before they are sent (see `WorkerPool.submit`). */
-  protected readonly prepareArgs: ((batch: BackendBatch) => BackendBatch) | undefined = undefined;
+  /** How this backend sends big typed arrays: which it takes, and what travels in their place. */
+  protected abstract readonly bigArrays: {
+    accepts(view: ArrayBufferView): boolean;
+    replace(runId: number, view: ArrayBufferView): unknown;
+    /** Set on batches whose big arrays were replaced, for the worker to read them back. */
+    readonly spilled?: true;
+  };
+
+  /** What happens to a batch's big array arguments before it is sent (see `WorkerPool.submit`). */
+  private readonly prepareArgs = (batch: BackendBatch): BackendBatch => {
+    const limit = this.maxNbytes;
+    if (limit === null) return batch;
+    const { accepts, replace, spilled } = this.bigArrays;
+    const args = replaceBigViews(batch, limit, accepts, (view) => replace(batch.runId, view));
+    if (!args) return batch;
+    return spilled ? { ...batch, args, spilled } : { ...batch, args };
+  };
 
   /** The live workers' labels, for diagnostics and tests. */
   get workerLabels(): string[] {
