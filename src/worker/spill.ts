@@ -46,18 +46,29 @@ function sweepOrphans(root: string): void {
   }
 }
 
-/** The caller's spill files: one folder per program, one file per (run, array), removed when the run ends. */
+/**
+ * The caller's spill files: one folder per program, one file per (run, array), removed when the run ends.
+ * `/dev/shm` first; where it is missing, unwritable or too small (containers often give it 64 MB), the temp
+ * directory; where that fails too, the array goes through the IPC pipe as it would with `maxNbytes: null`.
+ */
 export class SpillFiles {
-  private dir: string | undefined;
+  private readonly folders: (string | undefined)[] = [];
+  private root = 0;
   private nextFile = 1;
   private readonly runs = new Map<number, WeakMap<ArrayBufferView, SpilledArray>>();
   private readonly files = new Map<number, string[]>();
+  private exitHook = false;
   private readonly removeAll = () => {
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    for (const folder of this.folders) if (folder) rmSync(folder, { recursive: true, force: true });
   };
 
-  /** The descriptor that stands for `view` in this run's messages; writes the file the first time. */
-  spill(runId: number, view: ArrayBufferView): SpilledArray {
+  constructor(private readonly roots: readonly string[] = ['/dev/shm', tmpdir()]) {}
+
+  /**
+   * What stands for `view` in this run's messages: a descriptor of its file (written the first time), or
+   * the view itself when no folder could take it.
+   */
+  spill(runId: number, view: ArrayBufferView): SpilledArray | ArrayBufferView {
     let spilled = this.runs.get(runId);
     if (!spilled) {
       spilled = new WeakMap();
@@ -65,8 +76,8 @@ export class SpillFiles {
     }
     const known = spilled.get(view);
     if (known) return known;
-    const path = join(this.folder(), `${runId}-${this.nextFile++}.bin`);
-    writeFileSync(path, new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+    const path = this.write(runId, view);
+    if (!path) return view;
     let files = this.files.get(runId);
     if (!files) {
       files = [];
@@ -90,28 +101,43 @@ export class SpillFiles {
     this.files.delete(runId);
   }
 
-  private folder(): string {
-    if (!this.dir) {
-      this.dir = makeFolder();
-      // Ctrl-C, process.exit() and a normal end all pass here; only SIGKILL leaves the folder, and the
-      // next program that spills sweeps it.
-      process.once('exit', this.removeAll);
+  /** Writes the view's bytes to a new file in the first root that takes them; undefined when none does. */
+  private write(runId: number, view: ArrayBufferView): string | undefined {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    for (; this.root < this.roots.length; this.root++) {
+      const folder = this.folder();
+      if (!folder) continue;
+      const path = join(folder, `${runId}-${this.nextFile++}.bin`);
+      try {
+        writeFileSync(path, bytes);
+        return path;
+      } catch {
+        // Full (ENOSPC) or refused: no half-written file stays, and this program moves to the next root.
+        rmSync(path, { force: true });
+      }
     }
-    return this.dir;
+    return undefined;
   }
-}
 
-/** A folder for this program's files: in tmpfs, where writing and reading a file are memory copies. */
-function makeFolder(): string {
-  for (const root of ['/dev/shm', tmpdir()]) {
-    try {
-      sweepOrphans(root);
-      return mkdtempSync(join(root, `${DIR_PREFIX}${process.pid}-`));
-    } catch {
-      // Not there or not writable: the next root.
+  /** This program's folder in the current root, made on first use; undefined when the root refuses it. */
+  private folder(): string | undefined {
+    if (this.folders[this.root] === undefined) {
+      const root = this.roots[this.root] as string;
+      try {
+        sweepOrphans(root);
+        this.folders[this.root] = mkdtempSync(join(root, `${DIR_PREFIX}${process.pid}-`));
+      } catch {
+        return undefined;
+      }
+      if (!this.exitHook) {
+        // Ctrl-C, process.exit() and a normal end all pass here; only SIGKILL leaves the folder, and the
+        // next program that spills sweeps it.
+        process.once('exit', this.removeAll);
+        this.exitHook = true;
+      }
     }
+    return this.folders[this.root];
   }
-  return mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
 }
 
 /** True for the views a worker can rebuild: Buffers, DataViews and the built-in typed arrays. */
