@@ -32,7 +32,7 @@ function retire(shared: SharedPool): Promise<void> {
  * The batch with each typed-array argument of `minBytes` or more that `accept`s replaced by
  * `replace(view)`; undefined when there is none (the batch then goes as it is).
  */
-export function replaceBigViews(
+function replaceBigViews(
   batch: BackendBatch,
   minBytes: number,
   accept: (view: ArrayBufferView) => boolean,

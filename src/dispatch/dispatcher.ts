@@ -150,10 +150,10 @@ class TaskRun implements RunCounters {
   private readonly checkedModules = new Set<string>();
   private readonly cleanups: (() => void)[] = [];
   private lastFn: AnyFunction | undefined;
+  private lastLocation: LocatedFunction | undefined;
   /** The input when it is a plain array, and the index of its next task. */
   private list: readonly unknown[] | undefined;
   private nextIndex = 0;
-  private lastLocation: LocatedFunction | undefined;
 
   constructor(private readonly spec: RunSpec) {
     this.promise = new Promise((resolve, reject) => {
