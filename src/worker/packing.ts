@@ -11,7 +11,7 @@
 /** Below this many tasks the per-task arrays are cheap enough. */
 const MIN_PACKED = 16;
 
-export type PackedNumbers = Float64Array | Int32Array;
+type PackedNumbers = Float64Array | Int32Array;
 
 export interface PackedArgs {
   arity: number;

@@ -51,7 +51,7 @@ export interface PrefetchMessage {
 export type ToWorker = BatchMessage | CancelMessage | PrefetchMessage;
 
 export type FromWorker =
-  /** `results` is a typed array (transferred) when every result is a number (see packing.ts). */
+  /** `results` is a Float64Array (transferred) when every result is a number (see packing.ts). */
   | { t: 'done'; id: number; results: unknown[] | Float64Array }
   | {
       t: 'fail';

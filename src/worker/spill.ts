@@ -39,9 +39,9 @@ function sweepOrphans(root: string): void {
     return;
   }
   for (const name of names) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
     const pid = Number(name.slice(DIR_PREFIX.length).split('-')[0]);
-    if (!name.startsWith(DIR_PREFIX) || !Number.isInteger(pid) || pid === process.pid || isAlive(pid))
-      continue;
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
     rmSync(join(root, name), { recursive: true, force: true });
   }
 }
