@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import '../src/backends/redis/index.ts';
 import { delayed, isMainProgram, Parallel } from '../src/index.ts';
 import { convolveRandom } from '../src/workloads/convolve.ts';
 

@@ -28,6 +28,21 @@ export class UnreachableFunctionError extends JoblibError {
   }
 }
 
+/** An opt-in part of joblib-ts (the Redis backend, the experiment command) whose packages are not installed. */
+export class MissingExtraError extends JoblibError {
+  override name = 'MissingExtraError';
+  constructor(
+    message: string,
+    /** Which extra: `'redis'` or `'experiment'`. */
+    readonly extra: string,
+    /** The command that installs it, e.g. `npm install bullmq@^6.7.0 ioredis@^5.11.1 msgpackr@^2.1.4`. */
+    readonly installCommand: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
 /** The program's entry file is needed by a worker but would run the whole program again there. */
 export class MainGuardError extends JoblibError {
   override name = 'MainGuardError';

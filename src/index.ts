@@ -6,7 +6,7 @@ export type {
   ParallelBackend,
   ParallelBackendFactory,
 } from './backends/backend.ts';
-export { registerParallelBackend } from './backends/backend.ts';
+export { registerParallelBackend } from './backends/registry.ts';
 export { createSharedArray } from './backends/threads.ts';
 export type { ParallelConfig } from './config.ts';
 export { parallelConfig } from './config.ts';
@@ -20,6 +20,7 @@ export {
   InvalidArgumentError,
   JoblibError,
   MainGuardError,
+  MissingExtraError,
   TaskImportError,
   TimeoutError,
   UnreachableFunctionError,

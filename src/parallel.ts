@@ -1,10 +1,8 @@
 /**
  * `new Parallel(options).run(tasks)`: joblib's `Parallel(n_jobs=...)(delayed(f)(x) for x in ...)`.
  */
-import { backendFactory, type ParallelBackend, registeredBackendNames } from './backends/backend.ts';
-import { ProcessesBackend } from './backends/processes.ts';
-import { SequentialBackend } from './backends/sequential.ts';
-import { ThreadsBackend } from './backends/threads.ts';
+import type { ParallelBackend } from './backends/backend.ts';
+import { backendFactory, isRegisteredBackend, registeredBackendNames } from './backends/registry.ts';
 import { currentParallelConfig } from './config.ts';
 import { effectiveNJobs } from './cpu.ts';
 import { isTask, type Task, type TaskResult } from './delayed.ts';
@@ -17,7 +15,7 @@ import { assertNotImportingTaskModule, isJoblibWorker } from './main-guard.ts';
 import { createProgressReporter } from './progress/bar.ts';
 import { shortFormatTime, VerboseReporter } from './progress/verbose.ts';
 
-export type BuiltinBackendName = 'threads' | 'processes' | 'sequential';
+export type BuiltinBackendName = 'threads' | 'processes' | 'sequential' | 'redis';
 
 /**
  * What `run()` returns: `'array'` a Promise of all results in input order; `'generator'` an async
@@ -171,11 +169,13 @@ export class Parallel<M extends ReturnAs = 'array'> {
     }
     this.returnAs = returnAs as M;
     this.workers = effectiveNJobs(nJobs);
-    if (typeof backend !== 'string' || !isKnownBackend(backend)) {
-      const known = ['threads', 'processes', 'sequential', ...registeredBackendNames()].map((n) => `'${n}'`);
-      const hint =
-        backend === 'redis' ? " (the Redis backend registers itself on import 'joblib-ts/redis')" : '';
-      throw invalidArgument('backend', `one of ${known.join(', ')}${hint}`, backend);
+    if (typeof backend !== 'string' || !isRegisteredBackend(backend)) {
+      const known = registeredBackendNames().map((n) => `'${n}'`);
+      throw invalidArgument(
+        'backend',
+        `one of ${known.join(', ')}, or a name given to registerParallelBackend`,
+        backend,
+      );
     }
     if (typeof verbose !== 'number' || !Number.isFinite(verbose) || verbose < 0) {
       throw invalidArgument('verbose', 'a number >= 0 (0 silent, 10 every batch, 50+ to stdout)', verbose);
@@ -257,7 +257,7 @@ export class Parallel<M extends ReturnAs = 'array'> {
         );
       }
     }
-    const backend = this.acquireBackend();
+    const backend = await this.acquireBackend();
     await backend.prepare?.();
     const preDispatch = evaluatePreDispatch(this.preDispatch, backend.concurrency);
     const label = `Parallel(nJobs=${this.nJobs})`;
@@ -323,34 +323,21 @@ export class Parallel<M extends ReturnAs = 'array'> {
     await this.close();
   }
 
-  private acquireBackend(): ParallelBackend {
+  private async acquireBackend(): Promise<ParallelBackend> {
     if (this.backend) return this.backend;
     const name = this.backendName;
-    const builtin = name === 'threads' || name === 'processes';
-    let backend: ParallelBackend;
-    if (name === 'sequential' || this.sequentialBecauseNested || (builtin && this.workers === 1)) {
-      // As joblib: one job runs in the caller, with no worker to start or data to copy.
-      backend = new SequentialBackend();
-    } else if (name === 'threads') {
-      backend = new ThreadsBackend(this.workers, this.maxWorkerMemoryMb, this.maxNbytes);
-    } else if (name === 'processes') {
-      backend = new ProcessesBackend(this.workers, this.maxWorkerMemoryMb, this.maxNbytes);
-    } else {
-      const factory = backendFactory(name);
-      if (!factory) throw invalidArgument('backend', 'a registered backend name', name);
-      backend = factory({
-        nJobs: this.workers,
-        ...(this.maxWorkerMemoryMb === undefined ? {} : { maxWorkerMemoryMb: this.maxWorkerMemoryMb }),
-        ...(this.backendOptions === undefined ? {} : { options: this.backendOptions }),
-      });
-    }
-    this.backend = backend;
-    return backend;
+    // As joblib: one job runs in the caller, with no worker to start or data to copy.
+    const oneJobHere = (name === 'threads' || name === 'processes') && this.workers === 1;
+    const resolved = this.sequentialBecauseNested || oneJobHere ? 'sequential' : name;
+    const factory = await backendFactory(resolved);
+    if (!factory) throw invalidArgument('backend', 'a registered backend name', name);
+    // Another run of this instance may have made one while the factory's module loaded.
+    this.backend ??= factory({
+      nJobs: this.workers,
+      maxNbytes: this.maxNbytes,
+      ...(this.maxWorkerMemoryMb === undefined ? {} : { maxWorkerMemoryMb: this.maxWorkerMemoryMb }),
+      ...(this.backendOptions === undefined ? {} : { options: this.backendOptions }),
+    });
+    return this.backend;
   }
-}
-
-function isKnownBackend(name: string): boolean {
-  return (
-    name === 'threads' || name === 'processes' || name === 'sequential' || backendFactory(name) !== undefined
-  );
 }

@@ -1,65 +1,137 @@
 /**
  * What we publish is what we test: pack the package, install the tarball into a fresh project and run
- * parallel calls from it with plain Node (no tsx, no access to this repository's sources).
+ * parallel calls from it with plain Node (no tsx, no access to this repository's sources). The core
+ * must stay lean (its install is measured here), and the extras it does not install must be named,
+ * with their install command, when used.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { repoRoot, runProgram, tempDir } from './helpers.ts';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+/** The core's promise (issue 12): at most this many packages and bytes in a user's node_modules. */
+const MAX_PACKAGES = 5;
+const MAX_BYTES = 3 * 1024 * 1024;
 
-test('the packed tarball installs and runs a parallel loop on threads and processes', {
-  timeout: 240_000,
-}, async () => {
-  const work = tempDir('joblib-ts-pack-');
-  if (!existsSync(join(repoRoot, 'dist/index.js'))) {
-    const build = await runProgram(npm, ['run', 'build'], { timeoutMs: 120_000 });
-    assert.equal(build.code, 0, build.stderr);
+/** Packages under node_modules (scoped ones counted one by one), and their total size on disk. */
+function footprint(nodeModules: string): { packages: string[]; bytes: number } {
+  const packages: string[] = [];
+  for (const entry of readdirSync(nodeModules)) {
+    if (entry.startsWith('.')) continue;
+    if (entry.startsWith('@')) {
+      for (const scoped of readdirSync(join(nodeModules, entry))) packages.push(`${entry}/${scoped}`);
+    } else packages.push(entry);
   }
-  const pack = await runProgram(npm, ['pack', '--ignore-scripts', '--pack-destination', work], {
-    timeoutMs: 60_000,
-  });
-  assert.equal(pack.code, 0, pack.stderr);
-  const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
-  assert.ok(tarball, `no tarball in ${work}`);
+  return { packages, bytes: sizeOf(nodeModules) };
+}
 
+function sizeOf(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.size;
+  let total = 0;
+  for (const entry of readdirSync(path)) total += sizeOf(join(path, entry));
+  return total;
+}
+
+describe('the packed tarball in an empty project', { timeout: 300_000 }, () => {
+  // Made here, not in before(): a temp dir's clean-up hook belongs to the file, not to the hook.
+  const work = tempDir('joblib-ts-pack-');
   const project = join(work, 'project');
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(project);
-  writeFileSync(
-    join(project, 'package.json'),
-    JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
-  );
-  writeFileSync(join(project, 'work.js'), 'export function square(x) { return x * x; }\n');
-  writeFileSync(
-    join(project, 'main.js'),
-    [
-      "import { Parallel, delayed, isMainProgram, cpuCount } from 'joblib-ts';",
-      "import { square } from './work.js';",
-      'export const cube = (x) => x * x * x;',
-      'if (isMainProgram(import.meta)) {',
-      '  const threads = await new Parallel({ nJobs: 2 }).run([1, 2, 3].map((x) => delayed(square)(x)));',
-      "  const processes = await new Parallel({ nJobs: 2, backend: 'processes' }).run([4, 5].map((x) => delayed(cube)(x)));",
-      '  console.log(JSON.stringify({ threads, processes, cpus: cpuCount() > 0 }));',
-      '}',
-      '',
-    ].join('\n'),
-  );
-  const install = await runProgram(
-    npm,
-    ['install', join(work, tarball), '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'],
-    { cwd: project, timeoutMs: 180_000 },
-  );
-  assert.equal(install.code, 0, install.stderr);
-  assert.ok(
-    existsSync(join(project, 'node_modules/joblib-ts/dist/index.d.ts')),
-    'declarations are published',
-  );
-  assert.ok(!existsSync(join(project, 'node_modules/joblib-ts/src')), 'sources stay out of the package');
 
-  const run = await runProgram(process.execPath, ['main.js'], { cwd: project, timeoutMs: 60_000 });
-  assert.equal(run.code, 0, run.stderr);
-  assert.deepEqual(JSON.parse(run.stdout), { threads: [1, 4, 9], processes: [64, 125], cpus: true });
+  before(async () => {
+    if (!existsSync(join(repoRoot, 'dist/index.js'))) {
+      const build = await runProgram(npm, ['run', 'build'], { timeoutMs: 120_000 });
+      assert.equal(build.code, 0, build.stderr);
+    }
+    const pack = await runProgram(npm, ['pack', '--ignore-scripts', '--pack-destination', work], {
+      timeoutMs: 60_000,
+    });
+    assert.equal(pack.code, 0, pack.stderr);
+    const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
+    assert.ok(tarball, `no tarball in ${work}`);
+    mkdirSync(project);
+    writeFileSync(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
+    );
+    const install = await runProgram(
+      npm,
+      ['install', join(work, tarball), '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'],
+      { cwd: project, timeoutMs: 180_000 },
+    );
+    assert.equal(install.code, 0, install.stderr);
+  });
+
+  test('installs lean: few packages, few megabytes, no extra', () => {
+    const { packages, bytes } = footprint(join(project, 'node_modules'));
+    assert.ok(packages.length <= MAX_PACKAGES, `${packages.length} packages: ${packages.join(', ')}`);
+    assert.ok(bytes <= MAX_BYTES, `${(bytes / 1024 / 1024).toFixed(2)} MB in node_modules`);
+    for (const extra of ['bullmq', 'ioredis', 'vega', '@resvg/resvg-js']) {
+      assert.ok(!packages.includes(extra), `${extra} is installed with the core`);
+    }
+    assert.ok(
+      existsSync(join(project, 'node_modules/joblib-ts/dist/index.d.ts')),
+      'declarations are published',
+    );
+  });
+
+  test('runs a parallel loop on threads and processes with plain node', async () => {
+    writeFileSync(join(project, 'work.js'), 'export function square(x) { return x * x; }\n');
+    writeFileSync(
+      join(project, 'main.js'),
+      [
+        "import { Parallel, delayed, isMainProgram, cpuCount } from 'joblib-ts';",
+        "import { square } from './work.js';",
+        'export const cube = (x) => x * x * x;',
+        'if (isMainProgram(import.meta)) {',
+        '  const threads = await new Parallel({ nJobs: 2 }).run([1, 2, 3].map((x) => delayed(square)(x)));',
+        "  const processes = await new Parallel({ nJobs: 2, backend: 'processes' }).run([4, 5].map((x) => delayed(cube)(x)));",
+        '  console.log(JSON.stringify({ threads, processes, cpus: cpuCount() > 0 }));',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const run = await runProgram(process.execPath, ['main.js'], { cwd: project, timeoutMs: 60_000 });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), { threads: [1, 4, 9], processes: [64, 125], cpus: true });
+  });
+
+  test("backend: 'redis' without its extra names the packages and the install command", async () => {
+    writeFileSync(
+      join(project, 'redis.js'),
+      [
+        "import { Parallel, delayed, MissingExtraError } from 'joblib-ts';",
+        'try {',
+        "  await new Parallel({ nJobs: 2, backend: 'redis' }).run([delayed(Math.sqrt)(4)]);",
+        '} catch (error) {',
+        '  console.log(JSON.stringify({ missing: error instanceof MissingExtraError, message: error.message, install: error.installCommand }));',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const run = await runProgram(process.execPath, ['redis.js'], { cwd: project, timeoutMs: 60_000 });
+    assert.equal(run.code, 0, run.stderr);
+    const out = JSON.parse(run.stdout) as { missing: boolean; message: string; install: string };
+    assert.equal(out.missing, true, run.stdout);
+    assert.match(out.install, /^npm install bullmq@\S+ ioredis@\S+ msgpackr@\S+$/);
+    assert.ok(out.message.includes(out.install), out.message);
+  });
+
+  for (const [command, extra] of [
+    ['worker', /npm install bullmq@\S+ ioredis@\S+ msgpackr@\S+/],
+    ['experiment', /npm install vega@\S+ vega-lite@\S+ @resvg\/resvg-js@\S+/],
+  ] as const) {
+    test(`npx joblib-ts ${command} without its extra says what to install`, async () => {
+      const args =
+        command === 'worker' ? ['worker', '--root', '.', '--quiet'] : ['experiment', '--sizes', '1000'];
+      const run = await runProgram(process.execPath, ['node_modules/joblib-ts/dist/cli/main.js', ...args], {
+        cwd: project,
+        timeoutMs: 60_000,
+      });
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      assert.match(run.stderr, extra);
+    });
+  }
 });

@@ -3,7 +3,6 @@
  * tasks and gets back their results or the first error; it knows nothing of threads, processes or Redis.
  */
 import type { AnyFunction } from '../delayed.ts';
-import { InvalidArgumentError } from '../errors.ts';
 import type { LocatedFunction } from '../locate/index.ts';
 
 /** Consecutive tasks of one run, sent to one worker together. */
@@ -66,33 +65,13 @@ export interface BackendConfig {
   readonly nJobs: number;
   /** Heap limit per worker, in MB (threads: `resourceLimits`; processes: `--max-old-space-size`). */
   readonly maxWorkerMemoryMb?: number;
+  /**
+   * Typed-array arguments of at least this many bytes may be sent once per run rather than per task
+   * (`maxNbytes`, resolved to bytes); null: the user turned that off.
+   */
+  readonly maxNbytes: number | null;
   /** Backend-specific options, as given in `backendOptions`. */
   readonly options?: Readonly<Record<string, unknown>>;
 }
 
 export type ParallelBackendFactory = (config: BackendConfig) => ParallelBackend;
-
-const registry = new Map<string, ParallelBackendFactory>();
-
-/** Makes a backend available by name to `new Parallel({ backend: name })`, as joblib's `register_parallel_backend`. */
-export function registerParallelBackend(name: string, factory: ParallelBackendFactory): void {
-  if (typeof name !== 'string' || name.length === 0) {
-    throw new InvalidArgumentError(
-      'registerParallelBackend(name, factory): name must be a non-empty string.',
-    );
-  }
-  if (typeof factory !== 'function') {
-    throw new InvalidArgumentError(
-      `registerParallelBackend(${JSON.stringify(name)}, factory): factory must be a function returning a ParallelBackend.`,
-    );
-  }
-  registry.set(name, factory);
-}
-
-export function backendFactory(name: string): ParallelBackendFactory | undefined {
-  return registry.get(name);
-}
-
-export function registeredBackendNames(): string[] {
-  return [...registry.keys()];
-}

@@ -7,9 +7,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { cpuCount } from '../cpu.ts';
+import { importExtra } from '../extras.ts';
 import { createProgressReporter } from '../progress/bar.ts';
 import { memoryCellCache } from './experiment/cache.ts';
-import { renderFigures } from './experiment/charts.ts';
 import { runGrid, type Timer } from './experiment/grid.ts';
 import { busyWarning, describeMachine } from './experiment/machine.ts';
 import { conclusion, toCsv, toHtml, toJson } from './experiment/report.ts';
@@ -98,6 +98,8 @@ export async function runExperiment(
     `Timing ${params.sizes.length} sizes × nJobs 1..${options.maxJobs} (${totalCells} cells, ${params.tasksPerCell} convolutions each, ` +
       `${params.repeats} repeat${params.repeats === 1 ? '' : 's'}, ${params.backend} backend) on ${machine.description}\n`,
   );
+  // Before minutes of measuring: the charts need the 'experiment' extra.
+  const { renderFigures } = await importExtra('experiment', () => import('./experiment/charts.ts'));
   const busy = busyWarning(machine);
   if (busy) stderr.write(`${busy}\n`);
   const started = performance.now();

@@ -5,7 +5,8 @@
  * queue for another worker and exits at once.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { RedisWorker, type RedisWorkerOptions } from '../backends/redis/worker.ts';
+import type { RedisWorker, RedisWorkerOptions } from '../backends/redis/worker.ts';
+import { importExtra } from '../extras.ts';
 
 export interface WorkerCommandOptions {
   redis?: string;
@@ -76,6 +77,7 @@ export async function runWorker(
   process.on('SIGINT', onSignal);
   io.stopSignal?.addEventListener('abort', () => onSignal('abort'), { once: true });
   try {
+    const { RedisWorker } = await importExtra('redis', () => import('../backends/redis/worker.ts'));
     worker = await RedisWorker.start(workerOptions);
     if (requested) void worker.stop(requested === 'return');
     await Promise.race([worker.stopped, stopRequested.then(() => worker?.stopped)]);

@@ -1,11 +1,12 @@
 /**
  * The progress bar behind `Parallel`'s `progress` option (and the `experiment` command).
  *
- * On a TTY it is a live one-line bar drawn by `cli-progress`: done/total, rate, elapsed and ETA,
- * redrawn at most 10 times a second and cleared at the end. Off a TTY (a CI log, a file) it prints
+ * On a TTY it is a live one-line bar: done/total, rate, elapsed and ETA, redrawn at most 10 times a
+ * second and cleared at the end. It is drawn here, not by a progress-bar package: one line rewritten
+ * with `\r` is all it needs, and such packages bring five dependencies for string widths we do not need
+ * (the line is ASCII apart from the bar's block characters, one column each). Off a TTY (a CI log, a file) it prints
  * plain joblib-style lines instead, rarely enough to keep the log readable; see `LineRule`.
  */
-import cliProgress from 'cli-progress';
 import { shortFormatTime, skipAtVerbosity } from './verbose.ts';
 
 export interface ProgressReporter {
@@ -43,7 +44,7 @@ export interface ProgressReporterOptions {
 
 const DEFAULT_FRACTION = 0.1;
 const DEFAULT_SECONDS = 10;
-/** cli-progress redraws at most this many times a second (its timer, and synchronous updates). */
+/** The bar is redrawn at most this many times a second (its timer, and updates coming faster). */
 const FPS = 10;
 
 /** A duration as joblib's `short_format_time` writes it: `4.2s`, `3.5min`, `1.2h`. */
@@ -82,12 +83,8 @@ export function renderBarLine(
   if (room < 5) return fit(`${label}${tail}`, width);
   const barSize = Math.min(40, room);
   const progress = total > 0 ? Math.min(1, done / total) : 1;
-  return `${label} |${cliProgress.Format.BarFormat(progress, {
-    barsize: barSize,
-    barCompleteString: '\u2588'.repeat(barSize),
-    barIncompleteString: '\u2591'.repeat(barSize),
-    barGlue: '',
-  })}|${tail}`;
+  const full = Math.round(progress * barSize);
+  return `${label} |${'\u2588'.repeat(full)}${'\u2591'.repeat(barSize - full)}|${tail}`;
 }
 
 function fit(text: string, width: number): string {
@@ -126,44 +123,50 @@ function isTTY(stream: NodeJS.WriteStream | NodeJS.WritableStream): stream is No
 }
 
 class BarReporter implements ProgressReporter {
-  readonly #bar: cliProgress.SingleBar;
+  readonly #stream: NodeJS.WriteStream;
+  readonly #label: string;
+  readonly #start = performance.now();
+  readonly #timer: NodeJS.Timeout;
+  #done = 0;
   #total: number | undefined;
+  #lastDrawAt = Number.NEGATIVE_INFINITY;
   #finished = false;
 
   constructor(stream: NodeJS.WriteStream, label: string) {
-    this.#bar = new cliProgress.SingleBar({
-      stream,
-      fps: FPS,
-      clearOnComplete: true,
-      // Leave the terminal's modes alone: no hidden cursor or disabled wrapping to restore if the
-      // process dies mid-run; the line is fitted to the width instead.
-      hideCursor: false,
-      linewrap: true,
-      gracefulExit: false,
-      format: (_options, params) =>
-        renderBarLine(
-          label,
-          params.value,
-          this.#total,
-          (Date.now() - params.startTime) / 1000,
-          Math.max(20, params.maxWidth - 1),
-        ),
-    });
-    this.#bar.start(0, 0);
+    this.#stream = stream;
+    this.#label = label;
+    // Redraws even without updates, so elapsed time and the rate move during a long task. Unref'd: a
+    // bar never keeps the program alive.
+    this.#timer = setInterval(() => this.#draw(), 1000 / FPS);
+    this.#timer.unref();
+    this.#draw();
   }
 
   update(done: number, total: number | undefined): void {
     if (this.#finished) return;
+    this.#done = done;
     this.#total = total;
-    if (total !== undefined) this.#bar.setTotal(total);
-    this.#bar.update(done);
+    if (performance.now() - this.#lastDrawAt >= 1000 / FPS) this.#draw();
   }
 
   finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    // stop() draws the last frame (the final count), then clears the line.
-    this.#bar.stop();
+    clearInterval(this.#timer);
+    this.#draw(); // the final count, briefly, then a clean line for what the program prints next
+    this.#stream.write('\r\u001b[2K');
+  }
+
+  #draw(): void {
+    this.#lastDrawAt = performance.now();
+    // Leave the terminal's modes alone (no hidden cursor to restore if the process dies mid-run); the
+    // line is fitted to the width instead, so it never wraps.
+    // A pseudo-terminal may report 0 columns: then COLUMNS, then 80.
+    const columns = this.#stream.columns || Number(process.env.COLUMNS) || 80;
+    const width = Math.max(20, columns - 1);
+    const elapsed = (this.#lastDrawAt - this.#start) / 1000;
+    const line = renderBarLine(this.#label, this.#done, this.#total, elapsed, width);
+    this.#stream.write(`\r${line}\u001b[K`);
   }
 }
 
