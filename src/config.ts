@@ -4,7 +4,7 @@
  * user picks the backend and the number of jobs around the call.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { ParallelOptions } from './parallel.ts';
+import type { ParallelOptions } from './options.ts';
 
 /**
  * What can be set for a scope: every `Parallel` option except the per-instance `signal` and

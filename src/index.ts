@@ -43,14 +43,8 @@ export type {
   ShelvedResult,
 } from './memory/index.ts';
 export { CachedResult, expiresAfter, Memory, MemoryError } from './memory/index.ts';
-export type {
-  BuiltinBackendName,
-  ParallelOptions,
-  ReturnAs,
-  RunOptions,
-  RunResults,
-  RunReturn,
-} from './parallel.ts';
+export type { BuiltinBackendName, ParallelOptions, ReturnAs, RunOptions } from './options.ts';
+export type { RunResults, RunReturn } from './parallel.ts';
 export { Parallel } from './parallel.ts';
 export type { Compress, CompressMethod, DumpOptions, DumpResult, PersistErrorCode } from './persist.ts';
 export { dump, load, PersistError, zstdAvailable } from './persist.ts';

@@ -12,76 +12,9 @@ import { evaluatePreDispatch } from './dispatch/expression.ts';
 import { type IndexedResult, streamResults } from './dispatch/stream.ts';
 import { describeValue, InvalidArgumentError, invalidArgument } from './errors.ts';
 import { assertNotImportingTaskModule, isJoblibWorker } from './main-guard.ts';
+import type { ParallelOptions, ReturnAs, RunOptions } from './options.ts';
 import { createProgressReporter } from './progress/bar.ts';
 import { shortFormatTime, VerboseReporter } from './progress/verbose.ts';
-
-export type BuiltinBackendName = 'threads' | 'processes' | 'sequential' | 'redis';
-
-/**
- * What `run()` returns: `'array'` a Promise of all results in input order; `'generator'` an async
- * generator of results in input order as they become available; `'unordered'` an async generator of
- * `{ index, value }` as tasks complete.
- */
-export type ReturnAs = 'array' | 'generator' | 'unordered';
-
-export interface ParallelOptions<M extends ReturnAs = ReturnAs> {
-  /** `'array'` (default), `'generator'` (ordered stream) or `'unordered'` (stream in completion order). */
-  returnAs?: M;
-  /**
-   * Number of workers: `1` (the default, as in joblib) runs tasks in this thread; `-1` uses every
-   * CPU (`cpuCount()`), `-2` all but one, and so on.
-   */
-  nJobs?: number;
-  /**
-   * Where tasks run: `'threads'` (worker_threads, the default), `'processes'` (child processes), `'sequential'`
-   * (this thread), or a name registered with `registerParallelBackend`.
-   */
-  backend?: BuiltinBackendName | (string & {});
-  /** Options for the backend (for a registered backend such as `'redis'`: its connection, queue...). */
-  backendOptions?: Readonly<Record<string, unknown>>;
-  /** joblib's progress messages: 0 none; 1..10 more and more often; above 10 every batch; 50+ to stdout. */
-  verbose?: number;
-  /**
-   * A progress bar on stderr: on a terminal a live bar (done/total, rate, elapsed, ETA, at most 10
-   * redraws a second, cleared at the end); elsewhere plain lines every 10% or so. `true`, or
-   * `{ label, stream }`. On a terminal it replaces the verbose progress lines.
-   */
-  progress?: boolean | { label?: string; stream?: NodeJS.WritableStream };
-  /** Tasks per message to a worker: `'auto'` (the default) adapts it to task duration, as joblib does. */
-  batchSize?: 'auto' | number;
-  /** Batches in flight ahead of the results: a number, `'all'`, or an expression of `nJobs` (default `'2*nJobs'`). */
-  preDispatch?: number | string;
-  /** Aborting it rejects any `run()` in progress with the signal's reason and stops its workers' tasks. */
-  signal?: AbortSignal;
-  /**
-   * A task running longer than this (ms) fails the run with a `TimeoutError`; its worker is terminated
-   * and replaced. Enforced by the worker backends: with `nJobs: 1` tasks run in this thread and
-   * cannot be interrupted.
-   */
-  timeoutMs?: number;
-  /** Heap limit of each worker, in MB; a task that needs more ends with a `WorkerCrashedError`. */
-  maxWorkerMemoryMb?: number;
-  /**
-   * Threads: a typed-array argument of at least this size (bytes, or `'1M'`, `'512K'`, `'2G'`) is
-   * copied once per run into shared memory, and every task that receives it reads that one copy
-   * instead of getting a copy per task (joblib's auto-memmapping, default `'1M'`). `null` turns it off.
-   * Arrays already on a SharedArrayBuffer are always shared as they are. Processes: such an array is
-   * written once per run to a file in `/dev/shm` and read once per worker process, not piped per task.
-   * Either way tasks may read it and must not write it.
-   */
-  maxNbytes?: number | string | null;
-  /**
-   * Inside a worker, `Parallel` runs sequentially by default (as joblib limits nested parallelism, to
-   * avoid oversubscribing the CPUs); `nested: true` lets a task start its own workers.
-   */
-  nested?: boolean;
-}
-
-/** Options of one `run()` call. */
-export interface RunOptions {
-  /** Aborting it rejects this run with the signal's reason and stops its running tasks. */
-  signal?: AbortSignal;
-}
 
 /** The results of `run(tasks)`: a tuple stays a tuple, an array of tasks gives an array of results. */
 export type RunResults<T extends readonly Task[]> = { -readonly [K in keyof T]: TaskResult<T[K]> };

@@ -18,8 +18,6 @@ export interface BackendBatch {
   readonly timeoutMs?: number;
   /** Every task of the batch calls the same function (backends may then skip looking at each). */
   readonly uniform?: true;
-  /** Some arguments are big arrays spilled to files (processes backend), to read back in the worker. */
-  readonly spilled?: true;
 }
 
 export type BatchOutcome =

@@ -5,9 +5,15 @@
  */
 import { deserializeThrown, TaskImportError, TimeoutError, WorkerCrashedError } from '../errors.ts';
 import type { LocatedFunction } from '../locate/index.ts';
-import { packArgs } from '../worker/packing.ts';
-import type { BatchMessage, FromWorker, ToWorker } from '../worker/protocol.ts';
+import { packArgs } from '../wire/packed-numbers.ts';
+import type { BatchMessage, FromWorker, ToWorker } from '../wire/protocol.ts';
 import type { BackendBatch, BatchOutcome } from './backend.ts';
+
+/** A batch as the pool sends it: the backend may have replaced big array arguments (`big-arrays/`). */
+export interface PoolBatch extends BackendBatch {
+  /** Some arguments are big arrays spilled to files (processes), for the worker to read back. */
+  readonly spilled?: true;
+}
 
 export interface WorkerHandle {
   /** For messages: `thread 3`, `process 12345`. */
@@ -37,15 +43,7 @@ interface Pending {
   readonly id: number;
   /** When a timeout check first saw this batch at the head of its worker's queue. */
   headSince?: number;
-  /** Replaced once by the backend's `prepareArgs` (big arrays shared or spilled), before the first send. */
-  batch: BackendBatch;
-  /**
-   * The submitting backend's treatment of big array arguments (a pool serves every backend of its
-   * configuration, whatever their `maxNbytes`), for batches not sent packed: a packed batch holds only
-   * numbers, so its arguments are not even looked at.
-   */
-  readonly prepareArgs: ((batch: BackendBatch) => BackendBatch) | undefined;
-  prepared?: true;
+  readonly batch: PoolBatch;
   readonly resolve: (outcome: BatchOutcome) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -107,10 +105,10 @@ export class WorkerPool {
     while (!this.closed && this.workers.length < this.size) this.startWorker();
   }
 
-  submit(batch: BackendBatch, prepareArgs?: (batch: BackendBatch) => BackendBatch): Promise<BatchOutcome> {
+  submit(batch: PoolBatch): Promise<BatchOutcome> {
     if (this.closed) return Promise.reject(new Error('joblib-ts: this worker pool has been closed.'));
     return new Promise<BatchOutcome>((resolve, reject) => {
-      this.assign({ id: this.nextBatchId++, batch, prepareArgs, resolve, reject });
+      this.assign({ id: this.nextBatchId++, batch, resolve, reject });
     });
   }
 
@@ -141,16 +139,9 @@ export class WorkerPool {
   }
 
   private assign(pending: Pending): void {
+    // Packed at each send, not once: the packed buffer is transferred, and a batch whose worker died
+    // is sent again.
     const packed = packArgs(pending.batch.args);
-    if (!packed && pending.prepareArgs && !pending.prepared) {
-      try {
-        pending.batch = pending.prepareArgs(pending.batch);
-      } catch (error) {
-        pending.reject(error);
-        return;
-      }
-      pending.prepared = true;
-    }
     const worker = this.pickWorker();
     const { batch } = pending;
     const { locations } = batch;

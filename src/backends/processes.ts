@@ -1,11 +1,11 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { onInterruptExit } from '../interrupt.ts';
-import type { FromWorker, ToWorker, WorkerInit } from '../worker/protocol.ts';
-import { isSpillable, SpillFiles } from '../worker/spill.ts';
+import type { FromWorker, ToWorker, WorkerInit } from '../wire/protocol.ts';
+import { isSpillable, SpillFiles } from './big-arrays/spill-files.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
-import { inheritableExecArgv, tsxDirectory, workerEntryPath } from './worker-entry.ts';
+import { inheritableExecArgv, tsxDirectory, workerEntryPath } from './worker-launch.ts';
 
 /** Big arguments' files, for every processes backend of the program (one folder, one exit hook). */
 const spills = new SpillFiles();

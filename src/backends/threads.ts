@@ -1,9 +1,9 @@
 import { Worker } from 'node:worker_threads';
-import { CANCEL_TABLE_SIZE, cancelSlot, type FromWorker, type WorkerInit } from '../worker/protocol.ts';
+import { CANCEL_TABLE_SIZE, cancelSlot, type FromWorker, type WorkerInit } from '../wire/protocol.ts';
+import { SharedCopies } from './big-arrays/shared-copies.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
-import { SharedCopies } from './shared-copies.ts';
 import { WorkerBackend } from './worker-backend.ts';
-import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-entry.ts';
+import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-launch.ts';
 
 /**
  * The run-cancellation table, shared by every thread worker of the process: cancelling a run is one

@@ -4,7 +4,8 @@
  * configuration changes, and shut down after a long idle time.
  */
 import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
-import type { WorkerPool } from './pool.ts';
+import { replaceBigViews } from './big-arrays/replace.ts';
+import type { PoolBatch, WorkerPool } from './pool.ts';
 
 const IDLE_SHUTDOWN_MS = 300_000;
 
@@ -26,30 +27,6 @@ function retire(shared: SharedPool): Promise<void> {
   if (shared.idleTimer) clearTimeout(shared.idleTimer);
   if (current.get(shared.kind) === shared) current.delete(shared.kind);
   return shared.activeRuns === 0 ? shared.pool.close() : Promise.resolve();
-}
-
-/**
- * The batch with each typed-array argument of `minBytes` or more that `accept`s replaced by
- * `replace(view)`; undefined when there is none (the batch then goes as it is).
- */
-function replaceBigViews(
-  batch: BackendBatch,
-  minBytes: number,
-  accept: (view: ArrayBufferView) => boolean,
-  replace: (view: ArrayBufferView) => unknown,
-): (readonly unknown[])[] | undefined {
-  let args: (readonly unknown[])[] | undefined;
-  for (let t = 0; t < batch.args.length; t++) {
-    const taskArgs = batch.args[t] as readonly unknown[];
-    for (let a = 0; a < taskArgs.length; a++) {
-      const value = taskArgs[a];
-      if (typeof value !== 'object' || !ArrayBuffer.isView(value) || value.byteLength < minBytes) continue;
-      if (!accept(value)) continue;
-      args ??= batch.args.map((list) => [...list]);
-      (args[t] as unknown[])[a] = replace(value);
-    }
-  }
-  return args;
 }
 
 export abstract class WorkerBackend implements ParallelBackend {
@@ -79,15 +56,18 @@ export abstract class WorkerBackend implements ParallelBackend {
     readonly spilled?: true;
   };
 
-  /** What happens to a batch's big array arguments before it is sent (see `WorkerPool.submit`). */
-  private readonly prepareArgs = (batch: BackendBatch): BackendBatch => {
+  /**
+   * The batch with its big array arguments sent this backend's way. Done here, once per batch, before
+   * the pool sees it: a pool serves every backend of its configuration, whatever their `maxNbytes`.
+   */
+  private withBigArrays(batch: BackendBatch): PoolBatch {
     const limit = this.maxNbytes;
     if (limit === null) return batch;
     const { accepts, replace, spilled } = this.bigArrays;
     const args = replaceBigViews(batch, limit, accepts, (view) => replace(batch.runId, view));
     if (!args) return batch;
     return spilled ? { ...batch, args, spilled } : { ...batch, args };
-  };
+  }
 
   /** The live workers' labels, for diagnostics and tests. */
   get workerLabels(): string[] {
@@ -127,7 +107,13 @@ export abstract class WorkerBackend implements ParallelBackend {
   runBatch(batch: BackendBatch): Promise<BatchOutcome> {
     const shared = this.shared;
     if (!shared) return Promise.reject(new Error('joblib-ts internal error: runBatch outside a run.'));
-    return shared.pool.submit(batch, this.prepareArgs);
+    let prepared: PoolBatch;
+    try {
+      prepared = this.withBigArrays(batch);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return shared.pool.submit(prepared);
   }
 
   cancelRun(runId: number): void {

@@ -7,10 +7,10 @@ import { serializeThrown } from '../errors.ts';
 import type { FunctionRef } from '../locate/index.ts';
 import { sourceHash } from '../locate/source-hash.ts';
 import { beginTaskModuleImport, endTaskModuleImport } from '../main-guard.ts';
-import { callPacked, packResults } from './packing.ts';
-import type { BatchMessage, FromWorker, WorkerInit } from './protocol.ts';
-import { SpillReader } from './spill.ts';
-import { isTypeScriptUrl, registerTsx, tsxActiveInThisThread } from './typescript-loader.ts';
+import { isTypeScriptUrl, registerTsx, tsxActiveInThisThread } from '../tsx.ts';
+import { callPacked, packResults } from '../wire/packed-numbers.ts';
+import type { BatchMessage, FromWorker, WorkerInit } from '../wire/protocol.ts';
+import { SpillReader } from './spill-reader.ts';
 
 export interface ExecutorOptions {
   init: WorkerInit;

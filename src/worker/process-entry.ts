@@ -1,8 +1,8 @@
 /** Entry of a child process worker: like a thread worker, over the IPC channel with V8 serialization. */
 import { writeSync } from 'node:fs';
 import { markAsWorker } from '../main-guard.ts';
+import type { BatchMessage, ToWorker, WorkerInit } from '../wire/protocol.ts';
 import { TaskExecutor } from './executor.ts';
-import type { BatchMessage, ToWorker, WorkerInit } from './protocol.ts';
 
 markAsWorker();
 if (!process.send) {

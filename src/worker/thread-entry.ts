@@ -1,8 +1,8 @@
 /** Entry of a worker thread: runs batches one after another, in the order they arrive. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { markAsWorker } from '../main-guard.ts';
+import { type BatchMessage, cancelSlot, type ToWorker, type WorkerInit } from '../wire/protocol.ts';
 import { TaskExecutor } from './executor.ts';
-import { type BatchMessage, cancelSlot, type ToWorker, type WorkerInit } from './protocol.ts';
 
 markAsWorker();
 const init = workerData as WorkerInit;

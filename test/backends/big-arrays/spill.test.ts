@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { isSpilled, SpillFiles, SpillReader } from '../../src/worker/spill.ts';
-import { tempDir } from '../helpers.ts';
+import { SpillFiles } from '../../../src/backends/big-arrays/spill-files.ts';
+import { isSpilled } from '../../../src/wire/spilled-array.ts';
+import { SpillReader } from '../../../src/worker/spill-reader.ts';
+import { tempDir } from '../../helpers.ts';
 
 describe('spill files (big arrays for worker processes)', () => {
   test('a root that refuses a folder is skipped; the run end removes its files', () => {

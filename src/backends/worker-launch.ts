@@ -4,7 +4,7 @@
  * the worker must load tsx before it.
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { findTsxDirectory, isTypeScriptUrl } from '../worker/typescript-loader.ts';
+import { findTsxDirectory, isTypeScriptUrl } from '../tsx.ts';
 
 const extension = isTypeScriptUrl(import.meta.url) ? '.ts' : '.js';
 

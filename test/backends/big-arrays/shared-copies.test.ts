@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { KEEP_IDLE_MS, SharedCopies } from '../../src/backends/shared-copies.ts';
+import { KEEP_IDLE_MS, SharedCopies } from '../../../src/backends/big-arrays/shared-copies.ts';
 
 describe('shared copies of big arrays (threads)', () => {
   test('one copy per run; a later run reuses the same memory with the array’s new contents', () => {

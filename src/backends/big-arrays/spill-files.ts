@@ -2,22 +2,13 @@
  * Big typed-array arguments for worker processes, as joblib memory-maps big NumPy arrays: written once
  * per run to a file in shared memory (`/dev/shm` where there is one), and read by each worker process
  * once per run, instead of being serialized through the IPC pipe for every task (a 256 MB array took
- * about 1 s per task that way on 2 cores). Caller side: `SpillFiles`; worker side: `SpillReader`.
+ * about 1 s per task that way on 2 cores). This is the caller's side; the worker reads them back with
+ * `worker/spill-reader.ts`, and what travels between them is in `wire/spilled-array.ts`.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-/** The key that marks a spilled argument: no user object has it by accident. */
-const SPILL_KEY = '\u0000joblib-ts:spilled';
-
-export interface SpilledArray {
-  readonly [SPILL_KEY]: true;
-  readonly path: string;
-  /** The view's constructor name: `Float64Array`, `Uint8Array`, `DataView`, ... */
-  readonly type: string;
-  readonly byteLength: number;
-}
+import { SPILL_KEY, type SpilledArray } from '../../wire/spilled-array.ts';
 
 const DIR_PREFIX = 'joblib-ts-spill-';
 
@@ -144,62 +135,4 @@ export class SpillFiles {
 export function isSpillable(view: ArrayBufferView): boolean {
   const Ctor = view.constructor;
   return Buffer.isBuffer(view) || (globalThis as unknown as Record<string, unknown>)[Ctor.name] === Ctor;
-}
-
-export function isSpilled(value: unknown): value is SpilledArray {
-  return typeof value === 'object' && value !== null && SPILL_KEY in value;
-}
-
-type ViewConstructor = {
-  new (buffer: ArrayBuffer, byteOffset: number, length: number): ArrayBufferView;
-  BYTES_PER_ELEMENT: number;
-};
-
-/** The worker side: reads each spilled array once per run, and gives every task of the run that copy. */
-export class SpillReader {
-  private run = -1;
-  private readonly loaded = new Map<string, ArrayBufferView>();
-
-  /** The task's arguments with spilled arrays read back (the same array for every task of the run). */
-  restore(run: number, args: readonly unknown[]): unknown[] {
-    if (run !== this.run) {
-      // Only the current run's arrays are kept: memory goes back as soon as the next run starts.
-      this.loaded.clear();
-      this.run = run;
-    }
-    return args.map((value) => (isSpilled(value) ? this.read(value) : value));
-  }
-
-  private read(spilled: SpilledArray): ArrayBufferView {
-    const cached = this.loaded.get(spilled.path);
-    if (cached) return cached;
-    const bytes = readFileSync(spilled.path);
-    if (bytes.byteLength !== spilled.byteLength) {
-      throw new Error(
-        `joblib-ts: a big argument (${spilled.type}, ${spilled.byteLength} bytes) was cut short in transit: read ${bytes.byteLength} bytes from ${spilled.path}.`,
-      );
-    }
-    const view = toView(spilled.type, bytes);
-    this.loaded.set(spilled.path, view);
-    return view;
-  }
-}
-
-function toView(type: string, bytes: Buffer): ArrayBufferView {
-  if (type === 'Buffer') return bytes;
-  const Ctor = (globalThis as unknown as Record<string, ViewConstructor | undefined>)[type];
-  if (type === 'DataView') return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (typeof Ctor !== 'function' || typeof Ctor.BYTES_PER_ELEMENT !== 'number') {
-    throw new Error(`joblib-ts: unknown typed array type ${type} for a big argument.`);
-  }
-  // A typed array needs an offset that is a multiple of its element size: copy when the read's is not.
-  const aligned =
-    bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0
-      ? bytes
-      : new Uint8Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  return new Ctor(
-    aligned.buffer as ArrayBuffer,
-    aligned.byteOffset,
-    bytes.byteLength / Ctor.BYTES_PER_ELEMENT,
-  );
 }

@@ -4,7 +4,7 @@
  */
 import type { SerializedThrown } from '../errors.ts';
 import type { FunctionRef } from '../locate/index.ts';
-import type { PackedArgs } from './packing.ts';
+import type { PackedArgs } from './packed-numbers.ts';
 
 /** Sent once, when a worker starts (thread: as workerData; process: as the first message). */
 export interface WorkerInit {
