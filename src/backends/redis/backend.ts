@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { type ErrorClass, findErrorClass } from '../../error-class.ts';
 import * as coreErrors from '../../errors.ts';
 import { deserializeThrown } from '../../errors.ts';
 import { hashBytes } from '../../hash.ts';
@@ -34,8 +35,6 @@ import {
   scrub,
 } from './options.ts';
 import type { WorkerInfo } from './worker.ts';
-
-type ErrorClass = new (message?: string) => Error;
 
 /** joblib-ts's own error classes, so that a worker's TaskImportError or TimeoutError is one here too. */
 const OWN_ERRORS: Record<string, ErrorClass> = { ModuleRefusedError, VersionSkewError, RedisBackendError };
@@ -668,16 +667,4 @@ export class RedisBackend implements ParallelBackend {
       // Keys expire by themselves (keyTtlMs).
     }
   }
-}
-
-/** An error class exported by the task's own module, so that `instanceof` works on the rebuilt error. */
-function findErrorClass(located: LocatedFunction | undefined, name: string): ErrorClass | undefined {
-  const namespace = located?.namespace;
-  if (!namespace) return undefined;
-  for (const value of Object.values(namespace)) {
-    if (typeof value === 'function' && value.name === name && value.prototype instanceof Error) {
-      return value as ErrorClass;
-    }
-  }
-  return undefined;
 }
