@@ -8,9 +8,9 @@ import { type BackendConfig, registerParallelBackend } from '../backend.ts';
 import { RedisBackend } from './backend.ts';
 import type { RedisBackendOptions } from './options.ts';
 
-export type { LiveWorkers } from './backend.ts';
 export { RedisBackend } from './backend.ts';
 export { ModuleRefusedError, NoRedisWorkerError, RedisBackendError, VersionSkewError } from './errors.ts';
+export type { LiveWorkers } from './liveness.ts';
 export type { RedisBackendOptions, RedisConnection, RedisQueueOptions } from './options.ts';
 export { redactUrl } from './options.ts';
 export type { RedisWorkerOptions, WorkerInfo } from './worker.ts';
