@@ -56,7 +56,7 @@ async function startWorkers(
       [
         '--import',
         'tsx',
-        join(root, 'src/backends/redis/worker-main.ts'),
+        join(root, 'src/cli/worker-main.ts'),
         ...['--redis', REDIS_URL, '--root', root, '--queue', queue, '--prefix', prefix],
         ...['--concurrency', String(concurrency), '--quiet', ...extra],
       ],

@@ -3,6 +3,7 @@
  * least loaded worker, defines each function once per worker, ref's workers only while they hold work
  * (so an idle program exits by itself), and turns a worker's death into an error instead of a hang.
  */
+import { findErrorClass } from '../error-class.ts';
 import { deserializeThrown, TaskImportError, TimeoutError, WorkerCrashedError } from '../errors.ts';
 import type { LocatedFunction } from '../locate/index.ts';
 import { packArgs } from '../wire/packed-numbers.ts';
@@ -411,18 +412,4 @@ export class WorkerPool {
       signal,
     );
   }
-}
-
-type ErrorClass = new (message?: string) => Error;
-
-/** An error class exported by the task's own module, so that `instanceof` works on the rebuilt error. */
-function findErrorClass(located: LocatedFunction | undefined, name: string): ErrorClass | undefined {
-  const namespace = located?.namespace;
-  if (!namespace) return undefined;
-  for (const value of Object.values(namespace)) {
-    if (typeof value === 'function' && value.name === name && value.prototype instanceof Error) {
-      return value as ErrorClass;
-    }
-  }
-  return undefined;
 }

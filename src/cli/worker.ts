@@ -1,11 +1,10 @@
 /**
  * `joblib-ts worker --redis URL --root DIR [--concurrency N] [--backend processes|threads]`: the worker
- * of the Redis backend, run on each machine. Pulls batches from Redis and runs them on a local pool.
- * SIGTERM or SIGINT: finish the running batches, then exit; a second signal puts them back in the
- * queue for another worker and exits at once.
+ * of the Redis backend, run on each machine. Only parses the arguments: the worker itself (and what
+ * SIGTERM/SIGINT do) lives in backends/redis/run-worker.ts.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { RedisWorker, RedisWorkerOptions } from '../backends/redis/worker.ts';
+import type { RedisWorkerOptions } from '../backends/redis/worker.ts';
 import { importExtra } from '../extras.ts';
 
 export interface WorkerCommandOptions {
@@ -29,21 +28,9 @@ function positiveInteger(name: string) {
   };
 }
 
-/**
- * Runs a worker until SIGTERM/SIGINT (or `stopSignal` aborts): resolves once it has stopped cleanly.
- * `io.stderr` gets the progress lines.
- */
-export async function runWorker(
-  options: WorkerCommandOptions,
-  io: { stderr?: NodeJS.WritableStream; stopSignal?: AbortSignal } = {},
-): Promise<void> {
-  const stderr = io.stderr ?? process.stderr;
-  const log = options.quiet ? undefined : (line: string) => stderr.write(`${line}\n`);
-  const workerOptions: RedisWorkerOptions = {
-    root: options.root,
-    backend: options.backend,
-    log,
-  };
+/** The parsed flags as the worker's options: flag names are the CLI's, option names the library's. */
+function toWorkerOptions(options: WorkerCommandOptions): Omit<RedisWorkerOptions, 'log'> {
+  const workerOptions: Omit<RedisWorkerOptions, 'log'> = { root: options.root, backend: options.backend };
   const connection = options.redis ?? process.env.REDIS_URL;
   if (connection) workerOptions.connection = connection;
   if (options.concurrency !== undefined) workerOptions.concurrency = options.concurrency;
@@ -52,40 +39,7 @@ export async function runWorker(
   if (options.prefetch !== undefined) workerOptions.prefetch = options.prefetch;
   if (options.lockMs !== undefined) workerOptions.lockMs = options.lockMs;
   if (options.stalledMs !== undefined) workerOptions.stalledIntervalMs = options.stalledMs;
-  // Signals are handled from the start: one during startup stops the worker as soon as it is up.
-  let signals = 0;
-  let worker: RedisWorker | undefined;
-  let requested: 'finish' | 'return' | undefined;
-  let wake: () => void = () => {};
-  const stopRequested = new Promise<void>((resolve) => {
-    wake = resolve;
-  });
-  const onSignal = (signal: string) => {
-    signals++;
-    requested = signals === 1 ? 'finish' : 'return';
-    if (signals === 1) {
-      log?.(
-        `joblib-ts worker: ${signal}: finishing ${worker?.activeCount ?? 0} running batch(es); send it again to put them back in the queue and exit now.`,
-      );
-    } else {
-      log?.(`joblib-ts worker: ${signal} again: returning running batches to the queue.`);
-    }
-    if (worker) void worker.stop(requested === 'return');
-    wake();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  io.stopSignal?.addEventListener('abort', () => onSignal('abort'), { once: true });
-  try {
-    const { RedisWorker } = await importExtra('redis', () => import('../backends/redis/worker.ts'));
-    worker = await RedisWorker.start(workerOptions);
-    if (requested) void worker.stop(requested === 'return');
-    await Promise.race([worker.stopped, stopRequested.then(() => worker?.stopped)]);
-  } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  }
-  log?.('joblib-ts worker: stopped.');
+  return workerOptions;
 }
 
 export function workerCommand(): Command {
@@ -124,6 +78,8 @@ export function workerCommand(): Command {
     )
     .option('-q, --quiet', 'no progress lines on stderr')
     .action(async (options: WorkerCommandOptions) => {
-      await runWorker(options);
+      // Loaded here: the worker needs the 'redis' extra, and the command's --help must not.
+      const { runWorker } = await importExtra('redis', () => import('../backends/redis/run-worker.ts'));
+      await runWorker(toWorkerOptions(options), { quiet: options.quiet === true });
     });
 }

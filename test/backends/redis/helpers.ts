@@ -135,7 +135,7 @@ export async function stopAllWorkers(): Promise<void> {
   await Promise.all([...started].map(stopWorker));
 }
 
-const workerMain = join(repoRoot, 'src/backends/redis/worker-main.ts');
+const workerMain = join(repoRoot, 'src/cli/worker-main.ts');
 
 /** Starts `count` worker processes (the worker command); `stopAllWorkers()` (or the file's exit) ends them. */
 export async function startWorkers(options: StartWorkersOptions): Promise<WorkerProcess[]> {

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /**
  * Standalone entry of the Redis worker command (the same as `joblib-ts worker`), for programs and tests
- * that start workers directly: `node dist/backends/redis/worker-main.js --root . --redis URL`.
+ * that start workers directly: `node dist/cli/worker-main.js --root . --redis URL`.
  */
-import { workerCommand } from '../../cli/worker.ts';
-import { scrub } from './options.ts';
+import { scrub } from '../backends/redis/options.ts';
+import { workerCommand } from './worker.ts';
 
 try {
   await workerCommand().parseAsync(process.argv);

@@ -1,0 +1,96 @@
+/**
+ * The answers of a call's batches: workers push each outcome to the call's own results list, read here
+ * with a blocking pop (never through BullMQ's best-effort events), and each settles its batch. A task's
+ * error is rebuilt with its own class where the caller knows it.
+ */
+import { type ErrorClass, findErrorClass } from '../../error-class.ts';
+import * as coreErrors from '../../errors.ts';
+import { deserializeThrown } from '../../errors.ts';
+import { type Call, type CallContext, failCall } from './call.ts';
+import { unpack, type WireOutcome } from './codec.ts';
+import type { Connection } from './connection.ts';
+import { ModuleRefusedError, RedisBackendError, VersionSkewError } from './errors.ts';
+import { scrub } from './options.ts';
+
+/** joblib-ts's own error classes, so that a worker's TaskImportError or TimeoutError is one here too. */
+const OWN_ERRORS: Record<string, ErrorClass> = { ModuleRefusedError, VersionSkewError, RedisBackendError };
+for (const value of Object.values(coreErrors)) {
+  if (typeof value === 'function' && value.prototype instanceof Error)
+    OWN_ERRORS[value.name] = value as ErrorClass;
+}
+
+/** Reads the call's results until it ends or stops; a lost connection fails the call. */
+export async function readResults(ctx: CallContext, call: Call, conn: Connection): Promise<void> {
+  const reader = ctx.connections.takeReader(conn);
+  const key = ctx.keys.results(call.id);
+  let broken = false;
+  try {
+    while (!call.ended && !call.stopped) {
+      const item = await reader.blpopBuffer(key, 1);
+      // An empty item is the wake-up pushed when the call ends.
+      if (item && item[1].length > 0) onResult(ctx, call, conn, item[1]);
+    }
+  } catch (error) {
+    broken = true;
+    failCall(
+      call,
+      new RedisBackendError(
+        `Lost the connection to Redis while waiting for results: ${scrub((error as Error).message)}`,
+      ),
+    );
+  } finally {
+    ctx.connections.returnReader(conn, reader, broken);
+  }
+}
+
+function onResult(ctx: CallContext, call: Call, conn: Connection, bytes: Buffer): void {
+  let outcome: WireOutcome;
+  try {
+    outcome = unpack(bytes) as WireOutcome;
+  } catch (error) {
+    failCall(
+      call,
+      new RedisBackendError(`A worker sent a result this caller cannot read: ${(error as Error).message}`),
+    );
+    return;
+  }
+  call.open.delete(outcome.s);
+  const pending = call.pending.get(outcome.s);
+  // A batch that ran twice (its first worker died after answering) answers twice: keep the first.
+  if (!pending) return;
+  call.pending.delete(outcome.s);
+  call.donePayloads.push(outcome.s);
+  if (call.donePayloads.length >= 64) {
+    const seqs = call.donePayloads;
+    call.donePayloads = [];
+    conn.client.unlink(...seqs.map((s) => ctx.keys.payload(call.id, s))).catch(() => {});
+  }
+  const { batch } = pending;
+  switch (outcome.ok) {
+    case true:
+      pending.resolve({ ok: true, results: outcome.r });
+      return;
+    case 'cancelled':
+      pending.resolve({ ok: 'cancelled', completed: outcome.completed });
+      return;
+    case 'infra':
+      pending.reject(
+        new RedisBackendError(
+          `A worker on ${outcome.host} could not run tasks ${batch.firstIndex}..${batch.firstIndex + batch.args.length - 1}: ${outcome.message}`,
+        ),
+      );
+      return;
+    default: {
+      const located = batch.locations[outcome.at];
+      const error = deserializeThrown(outcome.e, (name) => findErrorClass(located, name) ?? OWN_ERRORS[name]);
+      if (error !== null && typeof error === 'object') {
+        try {
+          Object.assign(error, { host: outcome.host, worker: outcome.worker });
+        } catch {
+          // A frozen thrown value stays as it is.
+        }
+      }
+      pending.resolve({ ok: false, failedAt: outcome.at, error });
+    }
+  }
+}
