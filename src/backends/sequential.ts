@@ -1,12 +1,5 @@
+import { isThenable } from '../values.ts';
 import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}
 
 /** Runs tasks one after another in the caller's thread, as a plain loop would (joblib's `n_jobs=1`). */
 export class SequentialBackend implements ParallelBackend {

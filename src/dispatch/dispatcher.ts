@@ -16,6 +16,7 @@ import { watchInterrupts } from '../interrupt.ts';
 import { cachedLocation, type LocatedFunction, locateFunction } from '../locate/index.ts';
 import { assertImportableByWorker } from '../main-guard.ts';
 import type { RunCounters } from '../progress/verbose.ts';
+import { isThenable } from '../values.ts';
 import type { BatchSizer } from './batch-size.ts';
 
 export interface RunObserver {
@@ -77,10 +78,6 @@ const STOP_GRACE_MS = 200;
 /** The reason a stream's run was stopped: its consumer left the loop. Never reaches user code. */
 class ConsumerLeftError extends Error {
   override name = 'ConsumerLeftError';
-}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T>)?.then === 'function';
 }
 
 /** Finds which argument of which task cannot be copied to a worker, after a send failed. */
@@ -249,7 +246,7 @@ class TaskRun implements RunCounters {
         task = list[this.nextIndex++];
       } else {
         let step = this.source.next();
-        if (isPromise(step)) step = await step;
+        if (isThenable(step)) step = await step;
         if (step.done) {
           this.sawEnd = true;
           break;
@@ -395,7 +392,7 @@ class TaskRun implements RunCounters {
     backend.endRun?.(runId);
     try {
       const closing = this.source.return?.();
-      if (isPromise(closing as Promise<unknown>)) (closing as Promise<unknown>).catch(() => {});
+      if (isThenable(closing)) (closing as Promise<unknown>).catch(() => {});
     } catch {
       // The input's own cleanup failing must not hide the task's error.
     }

@@ -8,6 +8,7 @@ import type { FunctionRef } from '../locate/index.ts';
 import { sourceHash } from '../locate/source-hash.ts';
 import { beginTaskModuleImport, endTaskModuleImport } from '../main-guard.ts';
 import { isTypeScriptUrl, registerTsx, tsxActiveInThisThread } from '../tsx.ts';
+import { isThenable } from '../values.ts';
 import { callPacked, packResults } from '../wire/packed-numbers.ts';
 import type { BatchMessage, FromWorker, WorkerInit } from '../wire/protocol.ts';
 import { SpillReader } from './spill-reader.ts';
@@ -28,14 +29,6 @@ function canClone(value: unknown): boolean {
   } catch {
     return false;
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }
 
 class ImportFailure {
