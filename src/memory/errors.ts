@@ -18,14 +18,3 @@ export class MemoryError extends Error {
     this.code = code;
   }
 }
-
-/** Codes of the warnings emitted with `process.emitWarning(message, { type: 'CacheWarning', code })`. */
-export type CacheWarningCode =
-  | 'JOBLIB_TS_CODE_CHANGED'
-  | 'JOBLIB_TS_CORRUPT_ENTRY'
-  | 'JOBLIB_TS_STORE_FAILED'
-  | 'JOBLIB_TS_NO_NAME';
-
-export function cacheWarning(code: CacheWarningCode, message: string): void {
-  process.emitWarning(message, { type: 'CacheWarning', code });
-}
