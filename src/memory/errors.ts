@@ -1,3 +1,5 @@
+import { JoblibError } from '../errors.ts';
+
 /** Error codes of `MemoryError`. */
 export type MemoryErrorCode =
   /** A constructor, `cache()` or `reduceSize()` argument is not what was expected. */
@@ -10,7 +12,7 @@ export type MemoryErrorCode =
   | 'ERR_MEMORY_MISSING';
 
 /** Errors thrown by `Memory`, cached functions and shelved results. */
-export class MemoryError extends Error {
+export class MemoryError extends JoblibError {
   override readonly name = 'MemoryError';
   readonly code: MemoryErrorCode;
   constructor(code: MemoryErrorCode, message: string, options?: { cause?: unknown }) {
