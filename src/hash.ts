@@ -24,6 +24,7 @@
  */
 import { createHash, getHashes } from 'node:crypto';
 import { xxh3, xxh64 } from '@node-rs/xxhash';
+import { JoblibError } from './errors.ts';
 
 /** Algorithms `hash()` accepts. `'xxh3-128'` is the default. */
 export type HashAlgorithm = 'xxh64x2' | 'xxh3-128' | 'md5' | 'sha1' | 'sha256' | 'sha512' | 'blake2b512';
@@ -36,7 +37,7 @@ export interface HashOptions {
 export type HashErrorCode = 'ERR_HASH_CYCLE' | 'ERR_HASH_UNSUPPORTED' | 'ERR_HASH_OPTION';
 
 /** Thrown by `hash()` for cycles, values that have no stable content, and bad options. */
-export class HashError extends Error {
+export class HashError extends JoblibError {
   override readonly name = 'HashError';
   readonly code: HashErrorCode;
   /** Where in the value the problem is, as a path like `$.a[2]` (empty for option errors). */

@@ -44,6 +44,7 @@ import { DefaultDeserializer, DefaultSerializer } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import { Xxh64 } from '@node-rs/xxhash';
+import { JoblibError } from './errors.ts';
 import { CHECKSUM_SEED, checksum64 } from './hash.ts';
 
 export type CompressMethod = 'gzip' | 'deflate' | 'brotli' | 'zstd';
@@ -80,7 +81,7 @@ export type PersistErrorCode =
   | 'ERR_DUMP_CORRUPT';
 
 /** Thrown by `dump`/`load` for bad options, unserializable values, and unreadable files. */
-export class PersistError extends Error {
+export class PersistError extends JoblibError {
   override readonly name = 'PersistError';
   readonly code: PersistErrorCode;
   /** The file concerned, when there is one. */

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
+import { JoblibError } from '../src/errors.ts';
 import { HashError, hash } from '../src/hash.ts';
 
 /** Rebuilds a plain value with every object's keys inserted in reverse order (same content). */
@@ -168,6 +169,23 @@ describe('hash', () => {
     // Shared (non-cyclic) references are fine.
     const shared = { v: 1 };
     assert.equal(hash([shared, shared]), hash([{ v: 1 }, { v: 1 }]));
+  });
+
+  it('throws HashError as a JoblibError, keeping its name, code, path and message', () => {
+    const a: unknown[] = [];
+    a.push(a);
+    assert.throws(
+      () => hash(a),
+      (err: unknown) => {
+        assert.ok(err instanceof JoblibError, 'a HashError is a JoblibError');
+        assert.ok(err instanceof HashError);
+        assert.equal(err.name, 'HashError');
+        assert.equal(err.code, 'ERR_HASH_CYCLE');
+        assert.equal(err.path, '$[0]');
+        assert.match(String(err), /^HashError: .*cycle/);
+        return true;
+      },
+    );
   });
 
   it('refuses functions, unique symbols and weak collections', () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { serialize } from 'node:v8';
+import { JoblibError } from '../src/errors.ts';
 import { type Compress, dump, load, PersistError, zstdAvailable } from '../src/persist.ts';
 
 let dir: string;
@@ -187,6 +188,20 @@ describe('dump / load', () => {
     assert.deepStrictEqual(back, { weights: [1, 2] });
     assert.equal(Object.getPrototypeOf(back), Object.prototype);
     assert.equal(ran, 0);
+  });
+
+  it('rejects with PersistError as a JoblibError, keeping its name, code, path and message', async () => {
+    const path = join(dir, 'not-a-container.jlts');
+    await writeFile(path, 'plain text, not a joblib-ts file');
+    await assert.rejects(load(path), (err: unknown) => {
+      assert.ok(err instanceof JoblibError, 'a PersistError is a JoblibError');
+      assert.ok(err instanceof PersistError);
+      assert.equal(err.name, 'PersistError');
+      assert.equal(err.code, 'ERR_DUMP_FOREIGN');
+      assert.equal(err.path, path);
+      assert.match(String(err), /^PersistError: load: .* is not a joblib-ts dump file/);
+      return true;
+    });
   });
 
   it('rejects unstorable values and bad options with errors naming the argument', async () => {

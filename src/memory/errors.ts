@@ -1,3 +1,5 @@
+import { JoblibError } from '../errors.ts';
+
 /** Error codes of `MemoryError`. */
 export type MemoryErrorCode =
   /** A constructor, `cache()` or `reduceSize()` argument is not what was expected. */
@@ -10,22 +12,11 @@ export type MemoryErrorCode =
   | 'ERR_MEMORY_MISSING';
 
 /** Errors thrown by `Memory`, cached functions and shelved results. */
-export class MemoryError extends Error {
+export class MemoryError extends JoblibError {
   override readonly name = 'MemoryError';
   readonly code: MemoryErrorCode;
   constructor(code: MemoryErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
   }
-}
-
-/** Codes of the warnings emitted with `process.emitWarning(message, { type: 'CacheWarning', code })`. */
-export type CacheWarningCode =
-  | 'JOBLIB_TS_CODE_CHANGED'
-  | 'JOBLIB_TS_CORRUPT_ENTRY'
-  | 'JOBLIB_TS_STORE_FAILED'
-  | 'JOBLIB_TS_NO_NAME';
-
-export function cacheWarning(code: CacheWarningCode, message: string): void {
-  process.emitWarning(message, { type: 'CacheWarning', code });
 }

@@ -1,4 +1,7 @@
-export { type CacheWarningCode, MemoryError, type MemoryErrorCode } from './errors.ts';
+export type { CacheOptions } from './cache-options.ts';
+export type { CacheWarningCode } from './cache-warnings.ts';
+export { type EntryMetadata, expiresAfter } from './entry-metadata.ts';
+export { MemoryError, type MemoryErrorCode } from './errors.ts';
 export {
   type AnyFunction,
   type FunctionIdentity,
@@ -8,15 +11,6 @@ export {
   parseParams,
   setFunctionLocator,
 } from './identity.ts';
-export {
-  type CachedFunction,
-  CachedResult,
-  type CacheOptions,
-  type EntryMetadata,
-  expiresAfter,
-  Memory,
-  type MemoryOptions,
-  type ReduceSizeOptions,
-  type ReduceSizeResult,
-  type ShelvedResult,
-} from './memory.ts';
+export { type CachedFunction, Memory, type MemoryOptions } from './memory.ts';
+export type { ReduceSizeOptions, ReduceSizeResult } from './reduce-size.ts';
+export { CachedResult, type ShelvedResult } from './shelved.ts';

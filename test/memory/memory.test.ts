@@ -4,6 +4,7 @@ import { mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { JoblibError } from '../../src/errors.ts';
 import { type EntryMetadata, expiresAfter, Memory, MemoryError } from '../../src/memory/index.ts';
 import { load } from '../../src/persist.ts';
 
@@ -448,6 +449,38 @@ describe('Memory', () => {
     } finally {
       warnings.stop();
     }
+  });
+
+  it('throws MemoryError as a JoblibError, keeping its name, code, message and cause', async () => {
+    assert.throws(
+      () => new Memory(dir, { bytesLimit: 'lots' }),
+      (err: unknown) => {
+        assert.ok(err instanceof JoblibError, 'a MemoryError is a JoblibError');
+        assert.ok(err instanceof MemoryError);
+        assert.equal(err.name, 'MemoryError');
+        assert.equal(err.code, 'ERR_MEMORY_OPTION');
+        assert.match(
+          String(err),
+          /^MemoryError: new Memory\(location, options\): options\.bytesLimit: expected/,
+        );
+        return true;
+      },
+    );
+    const keyed = new Memory(dir).cache(function keyedByFunction(f: () => number) {
+      return f();
+    });
+    await assert.rejects(
+      keyed(() => 1),
+      (err: unknown) => {
+        assert.ok(err instanceof JoblibError);
+        assert.ok(err instanceof MemoryError);
+        assert.equal(err.code, 'ERR_MEMORY_ARGS');
+        // The HashError that caused it is a JoblibError too.
+        assert.ok(err.cause instanceof JoblibError);
+        assert.equal((err.cause as Error).name, 'HashError');
+        return true;
+      },
+    );
   });
 
   it('validates constructor arguments with messages naming them', () => {
