@@ -29,7 +29,6 @@ export {
 } from './errors.ts';
 export type { HashAlgorithm, HashErrorCode, HashOptions } from './hash.ts';
 export { HashError, hash } from './hash.ts';
-export type { FunctionRef, LocatedFunction } from './locate/index.ts';
 export { isMainProgram } from './main-guard.ts';
 export type {
   CachedFunction,

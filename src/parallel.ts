@@ -3,6 +3,7 @@
  */
 import type { ParallelBackend } from './backends/backend.ts';
 import { backendFactory, isRegisteredBackend, registeredBackendNames } from './backends/registry.ts';
+import { parseBytes } from './bytes.ts';
 import { currentParallelConfig } from './config.ts';
 import { effectiveNJobs } from './cpu.ts';
 import { isTask, type Task, type TaskResult } from './delayed.ts';
@@ -43,15 +44,13 @@ function checkPositive(name: string, value: unknown, expected: string): void {
   }
 }
 
-const BYTE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
-
 /** `1048576`, `'1M'`, `'512K'`, `'2G'` → bytes; null stays null. */
-function parseBytes(name: string, value: number | string | null): number | null {
+function maxNbytesOption(value: unknown): number | null {
   if (value === null) return null;
-  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
-  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([KMG]?)B?\s*$/i.exec(value) : null;
-  if (!match) throw invalidArgument(name, "a number of bytes, a size such as '1M', or null", value);
-  return Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? '').toUpperCase()] ?? 1));
+  const bytes = parseBytes(value);
+  if (bytes === undefined)
+    throw invalidArgument('maxNbytes', "a number of bytes, a size such as '1M', or null", value);
+  return bytes;
 }
 
 function checkSignal(name: string, signal: unknown): void {
@@ -139,7 +138,7 @@ export class Parallel<M extends ReturnAs = 'array'> {
       throw invalidArgument('progress', 'true, false, or { label, stream }', progress);
     }
     this.progress = progress;
-    this.maxNbytes = parseBytes('maxNbytes', maxNbytes);
+    this.maxNbytes = maxNbytesOption(maxNbytes);
     this.sequentialBecauseNested = isJoblibWorker() && !nested && backend !== 'sequential';
   }
 

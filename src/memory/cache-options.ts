@@ -1,8 +1,9 @@
 /** The options of `memory.cache(fn, options)`, checked once when the function is wrapped. */
+
+import type { AnyFunction } from '../delayed.ts';
 import { buildKeyPlan, type KeyPlan } from './call-key.ts';
 import { checkNonNegative, checkVerbose, optionError } from './checks.ts';
 import type { EntryMetadata, EntryPolicy } from './entry-metadata.ts';
-import type { AnyFunction } from './identity.ts';
 
 export interface CacheOptions<A extends unknown[] = unknown[]> {
   /** Parameter names or zero-based positions left out of the key (e.g. a logger or a verbosity flag). */

@@ -2,10 +2,12 @@
  * `memory.cache(fn)`'s result: a function with the same arguments that returns a Promise, plus the
  * methods of joblib's `MemorizedFunc`. With caching off (`new Memory(null)`) every method calls `fn`.
  */
+
+import type { AnyFunction } from '../delayed.ts';
 import { type CacheOptions, checkNaming, resolveCacheOptions } from './cache-options.ts';
 import type { EntryMetadata } from './entry-metadata.ts';
 import { type CacheHost, type CallOutcome, FunctionCache } from './function-cache.ts';
-import { type AnyFunction, functionIdentity } from './identity.ts';
+import { functionIdentity } from './identity.ts';
 import { NotCachedResult, type ShelvedResult } from './shelved.ts';
 
 /** A cached function without its `memory` back-reference (`CachedFunction` adds it). */

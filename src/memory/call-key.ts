@@ -2,11 +2,13 @@
  * The cache key of a call: which arguments count (`ignore`, or a custom `key`), their hash, and the short
  * description of each that goes into the entry's metadata.
  */
+
+import type { AnyFunction } from '../delayed.ts';
 import { HashError, hash } from '../hash.ts';
 import { checkNonNegative, optionError } from './checks.ts';
-import { describeValue } from './describe-value.ts';
 import { MemoryError } from './errors.ts';
-import { type AnyFunction, type ParsedParams, parseParams } from './identity.ts';
+import { type ParsedParams, parseParams } from './identity.ts';
+import { previewValue } from './preview-value.ts';
 
 /** Which argument positions a function's key leaves out, worked out once from its `ignore` option. */
 export interface KeyPlan {
@@ -73,7 +75,7 @@ export function callKey<A extends unknown[]>(
   if (keyFn !== undefined) {
     material = { key: keyFn(...args) };
     args.forEach((a, i) => {
-      input[plan.params?.names[i] ?? `arg${i}`] = describeValue(a);
+      input[plan.params?.names[i] ?? `arg${i}`] = previewValue(a);
     });
   } else {
     material = keyedArguments(plan, args, input);
@@ -97,7 +99,7 @@ function keyedArguments(
   for (let i = 0; i < n; i++) {
     if (plan.ignored.has(i) || i >= plan.ignoreFrom) continue;
     entries.push([i, args[i]]);
-    input[plan.params?.names[i] ?? `arg${i}`] = describeValue(args[i]);
+    input[plan.params?.names[i] ?? `arg${i}`] = previewValue(args[i]);
   }
   return entries;
 }

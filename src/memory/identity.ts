@@ -1,31 +1,11 @@
 /**
  * Who a cached function is (its cache folder) and which version of its code the entries belong to.
  */
+import type { AnyFunction } from '../delayed.ts';
 import { hashBytes } from '../hash.ts';
 
-// biome-ignore lint/suspicious/noExplicitAny: any function may be cached; parameters are contravariant
-export type AnyFunction = (...args: any[]) => unknown;
-
-/** Where a function is defined, when the runtime can tell (plugged in by the core's locator). */
-export interface FunctionLocation {
-  moduleUrl: string;
-  exportPath: string;
-}
-
-export type FunctionLocator = (fn: AnyFunction) => FunctionLocation | undefined;
-
-let locator: FunctionLocator | undefined;
-
-/**
- * Installs a function that maps a function to its module URL and export path. When it answers, the cache
- * folder is named after that location instead of the bare function name (fewer collisions).
- */
-export function setFunctionLocator(next: FunctionLocator | undefined): void {
-  locator = next;
-}
-
 export interface FunctionIdentity {
-  /** Stable identifier: the explicit `name`, else `moduleUrl#exportPath`, else the function's name. */
+  /** Stable identifier: the explicit `name`, else the function's name. */
   id: string;
   /** Folder name under the cache location (sanitized `id`, with a short hash when sanitizing changed it). */
   dirName: string;
@@ -60,12 +40,7 @@ export function functionIdentity(
 ): FunctionIdentity {
   const source = Function.prototype.toString.call(fn);
   const displayName = options.name ?? (fn.name || 'anonymous');
-  let id: string;
-  if (options.name !== undefined) id = options.name;
-  else {
-    const where = locator?.(fn);
-    id = where ? `${where.moduleUrl}#${where.exportPath}` : fn.name || 'anonymous';
-  }
+  const id = options.name ?? (fn.name || 'anonymous');
   const codeVersion =
     options.version !== undefined ? `v-${dirNameFor(options.version)}` : hashBytes(source).slice(0, 16);
   return {

@@ -2,7 +2,7 @@
  * The lines a `Memory` prints at each verbosity level, shaped like Python joblib's so that users who know
  * one recognise the other: 1+ a banner around every computed call, 5+ cache hits, 11+ entry paths.
  */
-import { describeValue } from './describe-value.ts';
+import { previewValue } from './preview-value.ts';
 
 /** Where the lines go, and from which level on. */
 export interface VerboseLog {
@@ -17,7 +17,7 @@ function formatSeconds(ms: number): string {
 
 /** `label(arg, arg, ...)`, cut to 200 characters. */
 function callRepr(label: string, args: readonly unknown[]): string {
-  const text = `${label}(${args.map((a) => describeValue(a, 40)).join(', ')})`;
+  const text = `${label}(${args.map((a) => previewValue(a, 40)).join(', ')})`;
   return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }
 

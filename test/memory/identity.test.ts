@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { functionIdentity, parseParams, setFunctionLocator } from '../../src/memory/index.ts';
+import { functionIdentity, parseParams } from '../../src/memory/index.ts';
 
 describe('parseParams', () => {
   const cases: [string, (string | null)[], boolean][] = [
@@ -53,19 +53,5 @@ describe('functionIdentity', () => {
     assert.equal(functionIdentity(alpha, { version: '3' }).codeVersion, 'v-3');
     assert.equal(functionIdentity(alphaEdited, { version: '3' }).codeVersion, 'v-3');
     assert.equal(functionIdentity(() => 1).named, false);
-  });
-  it('uses an installed locator for the module and export path', () => {
-    function located() {}
-    setFunctionLocator((fn) =>
-      fn === located ? { moduleUrl: 'file:///app/m.ts', exportPath: 'located' } : undefined,
-    );
-    try {
-      const id = functionIdentity(located);
-      assert.equal(id.id, 'file:///app/m.ts#located');
-      assert.match(id.dirName, /^file____app_m\.ts_located-[0-9a-f]{8}$/);
-      assert.equal(functionIdentity(located, { name: 'explicit' }).id, 'explicit');
-    } finally {
-      setFunctionLocator(undefined);
-    }
   });
 });

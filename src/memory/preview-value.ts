@@ -5,7 +5,7 @@
  */
 
 /** A short, one-line description of a value, at most about `max` characters. */
-export function describeValue(value: unknown, max = 60): string {
+export function previewValue(value: unknown, max = 60): string {
   const out = describeUntrimmed(value, max);
   return out.length > max + 2 ? `${out.slice(0, max)}…` : out;
 }
@@ -34,7 +34,7 @@ function describeObject(value: object): string {
   }
   if (Array.isArray(value)) {
     return value.length <= 4
-      ? `[${value.map((v) => describeValue(v, 12)).join(', ')}]`
+      ? `[${value.map((v) => previewValue(v, 12)).join(', ')}]`
       : `Array(${value.length})`;
   }
   if (value instanceof Map) return `Map(${value.size})`;
