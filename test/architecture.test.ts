@@ -42,6 +42,15 @@ describe('architecture', () => {
     assert.deepEqual(offenders, []);
   });
 
+  test('the dispatcher does not reach into progress reporting (reporters read its counters)', () => {
+    const offenders = Object.entries(graph).flatMap(([file, deps]) =>
+      file.startsWith('dispatch/')
+        ? deps.filter((d) => d.startsWith('progress/')).map((d) => `${file} → ${d}`)
+        : [],
+    );
+    assert.deepEqual(offenders, []);
+  });
+
   test('only the command line imports the command line', () => {
     const offenders = Object.entries(graph).flatMap(([file, deps]) =>
       file.startsWith('cli/') ? [] : deps.filter((d) => d.startsWith('cli/')).map((d) => `${file} → ${d}`),

@@ -15,9 +15,9 @@ import {
 import { watchInterrupts } from '../interrupt.ts';
 import { cachedLocation, type LocatedFunction, locateFunction } from '../locate/index.ts';
 import { assertImportableByWorker } from '../main-guard.ts';
-import type { RunCounters } from '../progress/verbose.ts';
 import { isThenable } from '../values.ts';
 import type { BatchSizer } from './batch-size.ts';
+import type { RunCounters } from './counters.ts';
 
 export interface RunObserver {
   /** After each completed batch. */

@@ -6,18 +6,9 @@
  * Levels 1..10 print at quadratically spaced batches, above 10 every batch, and from 50 on to
  * stdout instead of stderr.
  */
+import type { RunCounters } from '../dispatch/counters.ts';
 
 /** The state of a run that the messages are computed from. */
-export interface RunCounters {
-  completedTasks: number;
-  dispatchedTasks: number;
-  dispatchedBatches: number;
-  /** True once the input has been read to its end (the total is then known). */
-  inputExhausted: boolean;
-  /** True when the run was stopped by its signal or Ctrl-C rather than by a task. */
-  aborted?: boolean;
-}
-
 /** `   1.2s` below a minute, ` 2.5min` above, as joblib's short time format. */
 export function shortFormatTime(seconds: number): string {
   return seconds > 60 ? `${(seconds / 60).toFixed(1).padStart(4)}min` : ` ${seconds.toFixed(1).padStart(5)}s`;
