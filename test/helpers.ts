@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { delayed, Parallel } from '../src/index.ts';
+import { whereAmI } from './fixtures/tasks.ts';
 
 export const repoRoot = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 
@@ -61,4 +63,25 @@ export function runTsx(
   options: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ProgramResult> {
   return runProgram(process.execPath, [join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), file], options);
+}
+
+/**
+ * Resolves once every one of the `nJobs` workers of the shared pool for `{ nJobs, backend }` has answered
+ * a task sent now. A worker runs its batches in the order it got them, so by then every batch sent to
+ * the pool earlier has been answered (run, or skipped as cancelled): whatever has started by then is all
+ * that will ever start. A count, not a sleep; and it proves that no worker is stuck.
+ */
+export async function everyWorkerAnswered(backend: 'threads' | 'processes', nJobs: number): Promise<void> {
+  // Same size and options: the same pool as the test's own Parallel (closed by the test's close()).
+  const probe = new Parallel({ nJobs, backend, batchSize: 1 });
+  const seen = new Set<string>();
+  while (seen.size < nJobs) {
+    const answers = await probe.run(Array.from({ length: nJobs }, () => delayed(whereAmI)()));
+    for (const where of answers) seen.add(`${where.pid}/${where.threadId}`);
+  }
+}
+
+/** Resolves once `condition()` holds, checking every few milliseconds; bounded by the test's timeout. */
+export async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
 }

@@ -12,6 +12,7 @@ import {
 } from '../src/index.ts';
 import { negate } from './fixtures/cjs-tasks.cjs';
 import { triple } from './fixtures/js-tasks.mjs';
+import { openLatch } from './fixtures/latches.ts';
 import {
   addTen,
   describeTypes,
@@ -27,7 +28,7 @@ import {
   ValidationError,
   whereAmI,
 } from './fixtures/tasks.ts';
-import { tempDir } from './helpers.ts';
+import { everyWorkerAnswered, tempDir } from './helpers.ts';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
@@ -227,15 +228,22 @@ for (const backend of ['threads', 'processes'] as const) {
     test('starts no further tasks after an error, and the pool stays usable', async () => {
       const dir = tempDir();
       const log = join(dir, 'started.txt');
+      // Every task but the failing one waits for this latch, opened once the run has failed: until
+      // then only the failure completes, so nothing beyond the first window is ever dispatched.
+      const gate = join(dir, 'gate');
       writeFileSync(log, '');
-      const tasks = range(40).map((i) => delayed(recordThenFail)(log, i, 3, 40));
+      const tasks = range(40).map((i) => delayed(recordThenFail)(log, i, 1, gate));
       const p = new Parallel({ nJobs: 2, backend, batchSize: 1 });
-      await assert.rejects(p.run(tasks), /task 3 failed on purpose/);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await assert.rejects(p.run(tasks), /task 1 failed on purpose/);
+      openLatch(gate);
+      await everyWorkerAnswered(backend, 2);
       const started = readFileSync(log, 'utf8').trim().split('\n').map(Number);
-      assert.ok(started.includes(3));
-      // At most the pre-dispatch window (2 * nJobs batches of 1) can have been handed out with task 3.
-      assert.ok(started.length <= 3 + 1 + 4, `started ${started.length} tasks: ${started.join(',')}`);
+      assert.ok(started.includes(1));
+      // The pre-dispatch window (2 * nJobs batches of one task) is all that was ever handed out.
+      assert.ok(
+        started.every((index) => index < 4),
+        `started ${started.length} tasks: ${started.join(',')}`,
+      );
       assert.deepEqual(await p.run(range(3).map((i) => delayed(square)(i))), [0, 1, 4]);
       await p.close();
     });

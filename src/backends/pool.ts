@@ -5,6 +5,7 @@
  */
 import { findErrorClass } from '../error-class.ts';
 import { deserializeThrown, TaskImportError, TimeoutError, WorkerCrashedError } from '../errors.ts';
+import { onInterruptExit } from '../interrupt.ts';
 import type { LocatedFunction } from '../locate/index.ts';
 import { packArgs } from '../wire/packed-numbers.ts';
 import type { BatchMessage, FromWorker, ToWorker } from '../wire/protocol.ts';
@@ -80,17 +81,29 @@ function functionId(located: LocatedFunction): number {
   return id;
 }
 
+/** Pools whose workers have not all exited yet: on Ctrl-C the program closes them and waits for that. */
+const openPools = new Set<WorkerPool>();
+onInterruptExit({
+  stop: async () => {
+    await Promise.all([...openPools].map((pool) => pool.close()));
+  },
+});
+
 export class WorkerPool {
   private readonly workers: PooledWorker[] = [];
   private nextBatchId = 1;
   private closed = false;
+  /** Settles once every worker has exited; shared, so that a second close() waits for the first. */
+  private closing: Promise<void> | undefined;
 
   constructor(
     private readonly size: number,
     private readonly spawn: SpawnWorker,
     /** How the backend names a worker kind in crash messages: `worker thread`, `worker process`. */
     private readonly kindLabel: string,
-  ) {}
+  ) {
+    openPools.add(this);
+  }
 
   get workerCount(): number {
     return this.workers.length;
@@ -126,7 +139,9 @@ export class WorkerPool {
     }
   }
 
-  async close(): Promise<void> {
+  /** Terminates every worker (those being stopped too); settles when all have exited. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
     this.closed = true;
     if (this.timeoutTimer) clearInterval(this.timeoutTimer);
     const workers = this.workers.splice(0);
@@ -136,7 +151,10 @@ export class WorkerPool {
         pending.reject(new Error('joblib-ts: the worker pool was closed while this batch was running.'));
       }
     }
-    await Promise.all(workers.map((w) => w.handle.terminate()));
+    this.closing = Promise.all(workers.map((w) => w.handle.terminate())).then(() => {
+      openPools.delete(this);
+    });
+    return this.closing;
   }
 
   private assign(pending: Pending): void {

@@ -10,10 +10,15 @@ import { inheritableExecArgv, tsxDirectory, workerEntryPath } from './worker-lau
 /** Big arguments' files, for every processes backend of the program (one folder, one exit hook). */
 const spills = new SpillFiles();
 
-/** Every live worker process, so that Ctrl-C can kill them all synchronously before the program exits. */
+/**
+ * Every live worker process. On Ctrl-C the pools stop them and wait for their exit (see pool.ts); any
+ * still here when that wait runs out is killed again on the way out, so none is left running.
+ */
 const liveChildren = new Set<ChildProcess>();
-onInterruptExit(() => {
-  for (const child of liveChildren) child.kill('SIGKILL');
+onInterruptExit({
+  kill: () => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+  },
 });
 
 function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefined): WorkerHandle {

@@ -12,6 +12,14 @@ import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-launch
 const control = new SharedArrayBuffer(CANCEL_TABLE_SIZE * Int32Array.BYTES_PER_ELEMENT);
 const controlView = new Int32Array(control);
 
+/** Worker threads started and not yet exited: a diagnostic, which the Ctrl-C test reads on the way out. */
+let liveThreads = 0;
+
+/** How many worker threads of this program have not exited yet. */
+export function liveWorkerThreadCount(): number {
+  return liveThreads;
+}
+
 function startThread(events: WorkerEvents, maxWorkerMemoryMb: number | undefined): WorkerHandle {
   const position = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
   const positionView = new Int32Array(position);
@@ -41,12 +49,16 @@ function startThread(events: WorkerEvents, maxWorkerMemoryMb: number | undefined
   } else {
     worker = new Worker(entry, { workerData: init, resourceLimits });
   }
+  liveThreads++;
   let failure: Error | undefined;
   worker.on('message', (message: FromWorker) => events.message(message));
   worker.on('error', (error) => {
     failure = error;
   });
-  worker.on('exit', (code) => events.exit(code, null, failure));
+  worker.on('exit', (code) => {
+    liveThreads--;
+    events.exit(code, null, failure);
+  });
   return {
     label: `thread ${worker.threadId}`,
     send: (message, transfer) => worker.postMessage(message, transfer),

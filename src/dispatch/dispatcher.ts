@@ -183,7 +183,7 @@ class TaskRun implements RunCounters {
     }
     this.cleanups.push(
       watchInterrupts({
-        interrupt: (error) => this.fail(error, true),
+        interrupt: (error, exiting) => this.fail(error, true, exiting),
         progressLine: () => spec.observer.interruptedLine?.(this),
       }),
     );
@@ -379,9 +379,10 @@ class TaskRun implements RunCounters {
   /**
    * Settles the run with `error`. Tasks not started never start; with `hard` (abort, Ctrl-C) the
    * running ones are stopped too, by terminating their workers. Otherwise workers finish the task
-   * in hand and stay up for the next run.
+   * in hand and stay up for the next run. `unsettled`: the program is exiting (Ctrl-C), leave the
+   * promise pending rather than reject it into an unhandled rejection.
    */
-  private fail(error: unknown, hard = false): void {
+  private fail(error: unknown, hard = false, unsettled = false): void {
     if (this.settled) return;
     this.settled = true;
     this.aborted = hard;
@@ -397,6 +398,6 @@ class TaskRun implements RunCounters {
       // The input's own cleanup failing must not hide the task's error.
     }
     this.spec.observer.finish('failed', this);
-    this.reject(error);
+    if (!unsettled) this.reject(error);
   }
 }

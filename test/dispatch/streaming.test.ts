@@ -5,16 +5,17 @@ import { describe, test } from 'node:test';
 import { AutoBatchSize, MAX_AUTO_BATCH_SIZE } from '../../src/dispatch/batch-size.ts';
 import { createSharedArray, delayed, Parallel, type Task } from '../../src/index.ts';
 import { spinForever } from '../fixtures/failing-tasks.ts';
+import { openLatch, waitForFile } from '../fixtures/latches.ts';
 import {
   describeArray,
+  gatedSquare,
   inspectArray,
   inspectArrayLater,
   recordStart,
   slowSquare,
-  square,
   writeShared,
 } from '../fixtures/tasks.ts';
-import { tempDir } from '../helpers.ts';
+import { everyWorkerAnswered, tempDir } from '../helpers.ts';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
@@ -54,15 +55,24 @@ for (const backend of ['threads', 'processes'] as const) {
     });
 
     test("returnAs 'unordered' yields { index, value } as tasks complete", async () => {
+      // Task 0 waits for a latch that the test opens only once it has received another result: a
+      // stream that waited for task 0 first would never get there (and the test would time out).
+      const gate = join(tempDir(), 'gate');
       const p = new Parallel({ nJobs: 2, backend, returnAs: 'unordered', batchSize: 1 });
       const seen: { index: number; value: number }[] = [];
-      for await (const item of p.run([200, 1, 1, 1].map((ms, i) => delayed(slowSquare)(i, ms))))
+      const tasks = [delayed(gatedSquare)(0, gate), ...[1, 2, 3].map((i) => delayed(gatedSquare)(i))];
+      for await (const item of p.run(tasks)) {
         seen.push(item);
+        if (seen.length === 1) openLatch(gate);
+      }
       assert.equal(seen.length, 4);
-      const position = (index: number) => seen.findIndex((s) => s.index === index);
-      assert.deepEqual(seen[position(0)], { index: 0, value: 0 });
-      assert.ok(position(1) < position(0), 'a fast task on the other worker comes before the slow first one');
-      assert.ok(position(3) < position(0));
+      // Task 1 went to the other worker (task 0 held the first): its result is the first to come.
+      assert.deepEqual(seen[0], { index: 1, value: 1 }, 'a fast task on the other worker comes first');
+      assert.ok(seen.findIndex((s) => s.index === 0) > 0, 'the held first task comes later');
+      assert.deepEqual(
+        seen.find((s) => s.index === 0),
+        { index: 0, value: 0 },
+      );
       assert.deepEqual(seen.map((s) => s.index).sort(), [0, 1, 2, 3]);
       await p.close();
     });
@@ -71,25 +81,31 @@ for (const backend of ['threads', 'processes'] as const) {
       test(`leaving a '${mode}' loop early stops the work and frees the workers`, async () => {
         const dir = tempDir();
         const log = join(dir, 'started.txt');
+        // Tasks after the first wait for this latch, opened only once the loop has been left: until
+        // then no task but the first completes, so no batch beyond the first window is dispatched.
+        const gate = join(dir, 'gate');
         writeFileSync(log, '');
         const p = new Parallel({ nJobs: 2, backend, returnAs: mode, batchSize: 1 });
         const tasks: Task[] = [
-          delayed(recordStart)(log, 0, 0),
-          ...range(40).map((i) => delayed(recordStart)(log, i + 1, 30)),
+          delayed(recordStart)(log, 0),
+          ...range(40).map((i) => delayed(recordStart)(log, i + 1, gate)),
         ];
         tasks.splice(2, 0, delayed(spinForever)());
         let taken = 0;
         for await (const _ of p.run(tasks)) {
           if (++taken === 1) break;
         }
-        await new Promise((resolve) => setTimeout(resolve, 600));
-        const started = readFileSync(log, 'utf8').trim().split('\n').length;
-        assert.ok(started < 10, `${started} of 41 tasks started after the consumer left`);
-        // The spinning task's worker was stopped: the pool answers at once.
-        const startedAt = performance.now();
-        const quick = new Parallel({ nJobs: 2, backend });
-        assert.deepEqual(await quick.run([delayed(square)(3), delayed(square)(4)]), [9, 16]);
-        assert.ok(performance.now() - startedAt < 5000);
+        openLatch(gate);
+        // Both workers answer new tasks: the spinning one was stopped, and all that was queued is done.
+        await everyWorkerAnswered(backend, 2);
+        const started = readFileSync(log, 'utf8').trim().split('\n').map(Number);
+        // The pre-dispatch window (2 x nJobs batches of one task: records 0, 1, the spinner, 2) and the
+        // one batch that the first result freed a place for (record 3); the spinner records nothing.
+        assert.ok(started.length <= 4, `${started.length} of 41 tasks started after the consumer left`);
+        assert.ok(
+          started.every((index) => index <= 3),
+          `started: ${started.join(',')}`,
+        );
         await p.close();
       });
     }
@@ -140,10 +156,17 @@ describe('big arrays on threads', () => {
     const second = await p.run(range(4).map(() => delayed(inspectArray)(big)));
     for (const r of second) assert.deepEqual(r, { shared: true, sum: 128 });
     // Two runs at once on one array: the second must not rewrite the memory the first one reads.
-    const slow = p.run([delayed(inspectArrayLater)(big, 200)]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The first task says when it has started (its arguments are prepared by then), and reads the
+    // array only once the test opens the gate, after the change and the second run.
+    const dir = tempDir();
+    const started = join(dir, 'started');
+    const gate = join(dir, 'gate');
+    const slow = p.run([delayed(inspectArrayLater)(big, started, gate)]);
+    await waitForFile(started);
     big.fill(3);
-    const [fast, later] = await Promise.all([p.run([delayed(inspectArray)(big)]), slow]);
+    const fast = await p.run([delayed(inspectArray)(big)]);
+    openLatch(gate);
+    const later = await slow;
     assert.deepEqual(fast[0], { shared: true, sum: 192 });
     assert.deepEqual(later[0], { shared: true, sum: 128 }, 'the first run read what it was given');
     await p.close();

@@ -18,6 +18,7 @@ import {
 } from '../../../src/index.ts';
 import { negate } from '../../fixtures/cjs-tasks.cjs';
 import { triple } from '../../fixtures/js-tasks.mjs';
+import { openLatch } from '../../fixtures/latches.ts';
 import {
   addTen,
   describeTypes,
@@ -202,13 +203,15 @@ describe('Parallel on redis (two worker processes)', { skip }, () => {
     const log = join(dir, 'started.txt');
     writeFileSync(log, '');
     const p = new Parallel({ nJobs: 2, backend: 'redis', backendOptions, batchSize: 1 });
+    const gate = join(dir, 'gate');
     await assert.rejects(
-      p.run(range(40).map((i) => delayed(recordThenFail)(log, i, 3, 100))),
-      /task 3 failed on purpose/,
+      p.run(range(40).map((i) => delayed(recordThenFail)(log, i, 1, gate))),
+      /task 1 failed on purpose/,
     );
+    openLatch(gate);
     await new Promise((resolve) => setTimeout(resolve, 400));
     const started = readFileSync(log, 'utf8').trim().split('\n').map(Number);
-    assert.ok(started.includes(3));
+    assert.ok(started.includes(1));
     // The pre-dispatch window (2 x 2 batches of one) and the workers' prefetch bound what had started.
     assert.ok(started.length <= 10, `started ${started.length} tasks: ${started.join(',')}`);
     assert.deepEqual(await p.run(range(3).map((i) => delayed(square)(i))), [0, 1, 4]);
