@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { onInterruptExit } from '../interrupt.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../wire/protocol.ts';
 import { isSpillable, SpillFiles } from './big-arrays/spill-files.ts';
-import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
+import type { WorkerEvents, WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
 import { inheritableExecArgv, tsxDirectory, workerEntryPath } from './worker-launch.ts';
 
@@ -123,24 +123,14 @@ export class ProcessesBackend extends WorkerBackend {
   protected readonly bigArrays = {
     accepts: isSpillable,
     replace: (runId: number, view: ArrayBufferView) => spills.spill(runId, view),
+    release: (runId: number) => spills.endRun(runId),
     spilled: true,
   } as const;
 
-  override endRun(runId: number): void {
-    spills.endRun(runId);
-    super.endRun(runId);
-  }
+  protected readonly workerKind = 'worker process';
 
-  protected poolKey(): string {
-    return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}`;
-  }
-
-  protected createPool(): WorkerPool {
-    return new WorkerPool(
-      this.concurrency,
-      (events) => startProcess(events, this.maxWorkerMemoryMb),
-      'worker process',
-    );
+  protected spawnWorker(events: WorkerEvents): WorkerHandle {
+    return startProcess(events, this.maxWorkerMemoryMb);
   }
 
   protected cancelInWorkers(pool: WorkerPool, runId: number): void {

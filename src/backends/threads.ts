@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { CANCEL_TABLE_SIZE, cancelSlot, type FromWorker, type WorkerInit } from '../wire/protocol.ts';
 import { SharedCopies } from './big-arrays/shared-copies.ts';
-import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
+import type { WorkerEvents, WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
 import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-launch.ts';
 
@@ -98,23 +98,13 @@ export class ThreadsBackend extends WorkerBackend {
   protected readonly bigArrays = {
     accepts: (view: ArrayBufferView) => !(view.buffer instanceof SharedArrayBuffer) && !Buffer.isBuffer(view),
     replace: (runId: number, view: ArrayBufferView) => sharedCopies.acquire(runId, view),
+    release: (runId: number) => sharedCopies.release(runId),
   };
 
-  override endRun(runId: number): void {
-    sharedCopies.release(runId);
-    super.endRun(runId);
-  }
+  protected readonly workerKind = 'worker thread';
 
-  protected poolKey(): string {
-    return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}`;
-  }
-
-  protected createPool(): WorkerPool {
-    return new WorkerPool(
-      this.concurrency,
-      (events) => startThread(events, this.maxWorkerMemoryMb),
-      'worker thread',
-    );
+  protected spawnWorker(events: WorkerEvents): WorkerHandle {
+    return startThread(events, this.maxWorkerMemoryMb);
   }
 
   protected cancelInWorkers(_pool: WorkerPool, runId: number): void {

@@ -5,7 +5,7 @@
  */
 import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
 import { replaceBigViews } from './big-arrays/replace.ts';
-import type { PoolBatch, WorkerPool } from './pool.ts';
+import { type PoolBatch, type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 
 const IDLE_SHUTDOWN_MS = 300_000;
 
@@ -44,17 +44,29 @@ export abstract class WorkerBackend implements ParallelBackend {
 
   /** Backends of one kind share one current pool... */
   protected abstract readonly poolKind: string;
-  /** ...as long as their configurations (size, options) are equal. */
-  protected abstract poolKey(): string;
-  protected abstract createPool(): WorkerPool;
+  /** What one worker is called in messages: `worker thread`, `worker process`. */
+  protected abstract readonly workerKind: string;
+  /** Starts one worker of this kind. */
+  protected abstract spawnWorker(events: WorkerEvents): WorkerHandle;
   protected abstract cancelInWorkers(pool: WorkerPool, runId: number): void;
   /** How this backend sends big typed arrays: which it takes, and what travels in their place. */
   protected abstract readonly bigArrays: {
     accepts(view: ArrayBufferView): boolean;
     replace(runId: number, view: ArrayBufferView): unknown;
+    /** The run has ended: let go of what `replace` made for it. */
+    release(runId: number): void;
     /** Set on batches whose big arrays were replaced, for the worker to read them back. */
     readonly spilled?: true;
   };
+
+  /** ...as long as their configurations (size, memory cap) are equal. */
+  private poolKey(): string {
+    return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}`;
+  }
+
+  private createPool(): WorkerPool {
+    return new WorkerPool(this.concurrency, (events) => this.spawnWorker(events), this.workerKind);
+  }
 
   /**
    * The batch with its big array arguments sent this backend's way. Done here, once per batch, before
@@ -92,6 +104,7 @@ export abstract class WorkerBackend implements ParallelBackend {
   }
 
   endRun(runId: number): void {
+    this.bigArrays.release(runId);
     const shared = this.shared;
     if (!shared || !this.runs.delete(runId)) return;
     shared.activeRuns--;
