@@ -3,6 +3,7 @@ import { writeSync } from 'node:fs';
 import { markAsWorker } from '../main-guard.ts';
 import type { BatchMessage, ToWorker, WorkerInit } from '../wire/protocol.ts';
 import { TaskExecutor } from './executor.ts';
+import { exitWithParent } from './parent-watch.ts';
 
 markAsWorker();
 if (!process.send) {
@@ -12,8 +13,8 @@ if (!process.send) {
   process.exit(1);
 }
 const send: (message: unknown) => boolean = process.send.bind(process);
-// The caller is gone (exited or killed): nothing will read our results, so leave with it.
-process.on('disconnect', () => process.exit(0));
+// The caller is gone (exited or killed): nothing will read our results, so leave with it, even mid-task.
+exitWithParent();
 
 /** The task in progress, told to the caller through fd 4 (a pipe) on the way out, synchronously. */
 let current: { batch: number; at: number } | undefined;
