@@ -43,6 +43,20 @@ export class MissingExtraError extends JoblibError {
   }
 }
 
+/** The operating system's code of a failed file operation (`ENOSPC`, `EACCES`...), if `error` is one. */
+export function systemErrorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/** A failed write told in words, with the system's code: `no space left on the device (ENOSPC)`. */
+export function describeWriteFailure(err: unknown): string {
+  const code = systemErrorCode(err);
+  const reason =
+    code === 'ENOSPC' ? 'no space left on the device' : err instanceof Error ? err.message : String(err);
+  return code && !reason.includes(code) ? `${reason} (${code})` : reason;
+}
+
 /** The program's entry file is needed by a worker but would run the whole program again there. */
 export class MainGuardError extends JoblibError {
   override name = 'MainGuardError';

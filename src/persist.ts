@@ -37,14 +37,14 @@
  * | …  | … | the blocks, each starting at a multiple of 8 |
  */
 import { constants as fsConstants } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DefaultDeserializer, DefaultSerializer } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import { Xxh64 } from '@node-rs/xxhash';
-import { JoblibError } from './errors.ts';
+import { describeWriteFailure, JoblibError, systemErrorCode } from './errors.ts';
 import { CHECKSUM_SEED, checksum64 } from './hash.ts';
 
 export type CompressMethod = 'gzip' | 'deflate' | 'brotli' | 'zstd';
@@ -78,7 +78,9 @@ export type PersistErrorCode =
   | 'ERR_DUMP_FOREIGN'
   | 'ERR_DUMP_TRUNCATED'
   | 'ERR_DUMP_VERSION'
-  | 'ERR_DUMP_CORRUPT';
+  | 'ERR_DUMP_CORRUPT'
+  /** The file could not be written (a full disk, no permission...): `systemCode` says which. */
+  | 'ERR_DUMP_WRITE';
 
 /** Thrown by `dump`/`load` for bad options, unserializable values, and unreadable files. */
 export class PersistError extends JoblibError {
@@ -86,10 +88,13 @@ export class PersistError extends JoblibError {
   readonly code: PersistErrorCode;
   /** The file concerned, when there is one. */
   readonly path: string | undefined;
+  /** The operating system's code when a file operation failed: `ENOSPC`, `EACCES`, `EROFS`... */
+  readonly systemCode: string | undefined;
   constructor(code: PersistErrorCode, message: string, path?: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.path = path;
+    this.systemCode = systemErrorCode(options?.cause);
   }
 }
 
@@ -437,8 +442,66 @@ export function tempNameFor(path: string): string {
   return `${path}.${process.pid}-${threadId}-${tmpCounter}-${rand}.tmp`;
 }
 
+/** `dump` could not write `file`: the path and the system's reason, as a PersistError. */
+function writeError(err: unknown, file: string): PersistError {
+  return new PersistError(
+    'ERR_DUMP_WRITE',
+    `dump: cannot write ${file}: ${describeWriteFailure(err)}`,
+    file,
+    {
+      cause: err,
+    },
+  );
+}
+
+/** How long a temp file of a dead writer is left alone (its writer may be on another host, same pid). */
+const ORPHAN_TMP_GRACE_MS = 60_000;
+/** Past this age a temp file is removed whoever wrote it: no write takes an hour. */
+const ORPHAN_TMP_MAX_MS = 60 * 60 * 1000;
+const swept = new Set<string>();
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temp files that writers killed mid-write left in `dir` (`<name>.<pid>-<thread>-<n>-<rand>.tmp`):
+ * once per folder and process, those older than a grace period whose pid is dead, and any older than an
+ * hour. Best effort: a folder that cannot be listed is left as it is.
+ */
+export async function sweepOrphanTemps(dir: string): Promise<void> {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    const match = /\.(\d+)-\d+-\d+-[a-z0-9]+\.tmp$/.exec(name);
+    if (!match) continue;
+    const path = join(dir, name);
+    try {
+      const age = now - (await stat(path)).mtimeMs;
+      const pid = Number(match[1]);
+      const dead = pid !== process.pid && !pidAlive(pid);
+      if (age > ORPHAN_TMP_MAX_MS || (dead && age > ORPHAN_TMP_GRACE_MS)) await unlink(path);
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+}
+
 /** Writes `parts` to a temp file next to `path`, then renames it over `path` (atomic on POSIX). */
 export async function writeAtomic(path: string, parts: Uint8Array[]): Promise<void> {
+  await sweepOrphanTemps(dirname(path));
   const tmp = tempNameFor(path);
   let fh: FileHandle | undefined;
   try {
@@ -651,8 +714,12 @@ export async function dump(
   const compress = resolveCompress(options.compress, 'dump: options.compress');
   const raw = serializeValue(value, 'dump');
   const enc = await encodeContainer(raw, { compress, checksum: options.checksum !== false });
-  await mkdir(dirname(file), { recursive: true });
-  await writeAtomic(file, enc.parts);
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    await writeAtomic(file, enc.parts);
+  } catch (err) {
+    throw writeError(err, file);
+  }
   return { path: file, bytes: enc.bytes, method: compress.method, level: compress.level };
 }
 

@@ -2,8 +2,10 @@
  * Records, once per process and function, which code version its cache folder holds, and says once when
  * the code changed since earlier results were stored (they are then not used, as in joblib).
  */
+import { dirname } from 'node:path';
 import { cacheWarningOnce } from './cache-warnings.ts';
 import type { FunctionIdentity } from './identity.ts';
+import { prepareLocation } from './location.ts';
 import { readFuncInfo, writeFuncInfo } from './store.ts';
 
 /** Source text kept in the function's info file is cut here: it is there for humans, not for matching. */
@@ -43,6 +45,7 @@ export class CodeVersionCheck {
       );
     }
     const source = identity.source;
+    await prepareLocation(dirname(funcDir));
     await writeFuncInfo(funcDir, {
       id: identity.id,
       codeVersion: identity.codeVersion,

@@ -3,6 +3,8 @@
  * expired or rejected counts as a miss and is removed; a result that cannot be stored throws or warns,
  * as `onStoreError` says.
  */
+
+import { describeWriteFailure, systemErrorCode } from '../errors.ts';
 import {
   decodeContainer,
   encodeContainer,
@@ -85,7 +87,7 @@ export async function storeEntry(
     await host.afterStore(enc.bytes);
     return metadata;
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = `${describeWriteFailure(err)}${systemErrorCode(err) ? `, writing ${at.path}` : ''}`;
     if (how.onStoreError === 'throw') {
       throw new MemoryError(
         'ERR_MEMORY_STORE',

@@ -1,4 +1,4 @@
-import { JoblibError } from '../errors.ts';
+import { JoblibError, systemErrorCode } from '../errors.ts';
 
 /** Error codes of `MemoryError`. */
 export type MemoryErrorCode =
@@ -15,8 +15,11 @@ export type MemoryErrorCode =
 export class MemoryError extends JoblibError {
   override readonly name = 'MemoryError';
   readonly code: MemoryErrorCode;
+  /** The operating system's code when a file operation failed: `ENOSPC`, `EACCES`, `EROFS`... */
+  readonly systemCode: string | undefined;
   constructor(code: MemoryErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
+    this.systemCode = systemErrorCode(options?.cause);
   }
 }

@@ -4,12 +4,14 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describeWriteFailure } from '../errors.ts';
 import type { ResolvedCacheOptions } from './cache-options.ts';
-import { cacheWarningOnce } from './cache-warnings.ts';
+import { cacheWarning, cacheWarningOnce } from './cache-warnings.ts';
 import { type CallKey, callKey } from './call-key.ts';
 import { CodeVersionCheck } from './code-version.ts';
 import { loadValidEntry, readValidMetadata, type StoreHost, storeEntry } from './entries.ts';
 import type { EntryMetadata } from './entry-metadata.ts';
+import { MemoryError } from './errors.ts';
 import type { FunctionIdentity } from './identity.ts';
 import { CachedResult, NotCachedResult, type ShelvedResult } from './shelved.ts';
 import { ENTRY_EXT, entryLooksComplete } from './store.ts';
@@ -62,7 +64,7 @@ export class FunctionCache<A extends unknown[], R> {
   /** Returns the stored result, or computes and stores it; `force` recomputes even on a hit. */
   async getOrCompute(args: A, force: boolean): Promise<CallOutcome<R>> {
     const key = this.keyOf(args);
-    await this.code.ensure();
+    await this.recordCode();
     const path = this.entryPath(key.argsId);
     if (!force) {
       const hit = await this.lookup(path);
@@ -78,7 +80,7 @@ export class FunctionCache<A extends unknown[], R> {
   /** Makes sure the result is stored, and returns a reference to it that loads the value on demand. */
   async shelve(args: A): Promise<ShelvedResult<Awaited<R>>> {
     const { argsId } = this.keyOf(args);
-    await this.code.ensure();
+    await this.recordCode();
     const path = this.entryPath(argsId);
     const stored = await readValidMetadata(path, this.settings.policy);
     if (stored !== undefined) return new CachedResult(path, stored);
@@ -98,6 +100,30 @@ export class FunctionCache<A extends unknown[], R> {
   async clear(): Promise<void> {
     await rm(this.funcDir, { recursive: true, force: true, maxRetries: 3 });
     this.code.forget();
+  }
+
+  /**
+   * Records the code version before the first call reads or writes entries. A write that fails (a full
+   * disk, a read-only folder) is a `MemoryError` naming the folder, or, with `onStoreError: 'warn'`, a
+   * warning: the call then runs uncached instead of failing.
+   */
+  private async recordCode(): Promise<void> {
+    try {
+      await this.code.ensure();
+    } catch (err) {
+      const reason = describeWriteFailure(err);
+      if (this.settings.onStoreError === 'throw') {
+        throw new MemoryError(
+          'ERR_MEMORY_STORE',
+          `${this.label}: cannot write the cache folder ${this.funcDir}: ${reason}; pass { onStoreError: 'warn' } to run uncached`,
+          { cause: err },
+        );
+      }
+      cacheWarning(
+        'JOBLIB_TS_STORE_FAILED',
+        `[Memory] ${this.label}: cannot write the cache folder ${this.funcDir}: ${reason}`,
+      );
+    }
   }
 
   private keyOf(args: A): CallKey {

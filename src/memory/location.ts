@@ -1,5 +1,5 @@
 /** Where a Memory keeps its entries: the `location` argument resolved to a folder, created on first use. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,11 +18,15 @@ export function resolveLocation(location: unknown): string | null {
   );
 }
 
-/** Creates the folder, with a `.gitignore` so that a cache inside a repository is never committed. */
-export function prepareLocation(location: string): void {
-  mkdirSync(location, { recursive: true });
+/**
+ * Creates the folder, with a `.gitignore` so that a cache inside a repository is never committed. Done
+ * before the first write, not by `new Memory()`: a constructor that writes would throw raw disk errors
+ * (a full disk, a read-only mount) where the user only asked for an object.
+ */
+export async function prepareLocation(location: string): Promise<void> {
+  await mkdir(location, { recursive: true });
   try {
-    writeFileSync(join(location, '.gitignore'), '# created by joblib-ts Memory\n*\n', { flag: 'wx' });
+    await writeFile(join(location, '.gitignore'), '# created by joblib-ts Memory\n*\n', { flag: 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }

@@ -5,7 +5,7 @@ import { type CachedFunctionCalls, makeCached } from './cached-function.ts';
 import { checkBytes, checkObject, checkVerbose, optionError } from './checks.ts';
 import { MemoryError } from './errors.ts';
 import type { CacheHost } from './function-cache.ts';
-import { prepareLocation, resolveLocation } from './location.ts';
+import { resolveLocation } from './location.ts';
 import {
   checkReduceSizeOptions,
   type ReduceSizeOptions,
@@ -70,7 +70,6 @@ export class Memory implements CacheHost {
       throw err;
     }
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
-    if (this.location !== null) prepareLocation(this.location);
   }
 
   /** Wraps `fn` so that its results are cached on disk. The result is always a Promise. */
