@@ -261,18 +261,25 @@ function interrupt(
         join(repoRoot, 'node_modules/tsx/dist/cli.mjs'),
         join(repoRoot, 'test/fixtures/programs/interrupted.ts'),
       ],
-      { env: { ...process.env, BACKEND: backend, VERBOSE: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      // A process group of its own, as a terminal gives a job: Ctrl-C signals the whole group (the tsx
+      // CLI, the program and its workers), not the CLI alone (which relays it only in some states).
+      {
+        env: { ...process.env, BACKEND: backend, VERBOSE: '1', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
     );
+    const group = -(child.pid as number);
     let stdout = '';
     let stderr = '';
     let sent = false;
-    const killer = setTimeout(() => child.kill('SIGKILL'), 45_000);
+    const killer = setTimeout(() => process.kill(group, 'SIGKILL'), 45_000);
     child.stdout.on('data', (d) => {
       stdout += d;
       // Press Ctrl-C once both spinning tasks have said that they run (after the two short ones).
       if (!sent && stdout.split('spinning').length > 2) {
         sent = true;
-        child.kill('SIGINT');
+        process.kill(group, 'SIGINT');
       }
     });
     child.stderr.on('data', (d) => {
