@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { type RedisBackend, RedisBackendError } from '../../../src/backends/redis/index.ts';
 import {
   delayed,
-  Parallel,
+  type Parallel,
+  type ParallelOptions,
   TaskImportError,
   TimeoutError,
   UnreachableFunctionError,
@@ -32,46 +33,29 @@ import {
   sumFloat64,
   ValidationError,
 } from '../../fixtures/tasks.ts';
-import { repoRoot, tempDir } from '../../helpers.ts';
-import { total } from './fixtures/tasks.ts';
-import {
-  callKeysLeft,
-  keysWith,
-  REDIS_URL,
-  redisSkipReason,
-  removeQueue,
-  startWorkers,
-  stopAllWorkers,
-  stopWorker,
-  uniquePrefix,
-} from './helpers.ts';
+import { repoRoot, tempDir, until } from '../../helpers.ts';
+import { slowIndex, total } from './fixtures/tasks.ts';
+import { callKeysLeft, type RedisScope, redisSkipReason, redisTest, stopWorker } from './helpers.ts';
 
 const skip = await redisSkipReason();
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 describe('Parallel on redis (two worker processes)', { skip }, () => {
-  const prefix = uniquePrefix();
-  const queue = 'core';
-  const backendOptions = { connection: REDIS_URL, prefix, queue, root: repoRoot, workerWaitMs: 10_000 };
-  let parallel: Parallel;
-
-  before(async () => {
-    await startWorkers({ prefix, queue, count: 2, concurrency: 1 });
-    parallel = new Parallel({ nJobs: 2, backend: 'redis', backendOptions });
-  });
-
-  after(async () => {
-    await parallel.close();
-    await stopAllWorkers();
-    await removeQueue(prefix, queue);
-    assert.deepEqual(await keysWith(`${prefix}*`), [], 'no key of the test prefix is left');
-  });
-
-  async function noCallKeys(): Promise<void> {
-    assert.deepEqual(await callKeysLeft(prefix, queue), [], 'the call left keys in Redis');
+  /** Two workers on the test's own queue, and a Parallel of nJobs 2 there. */
+  async function twoWorkers(
+    scope: RedisScope,
+    options: Omit<ParallelOptions<'array'>, 'backend'> = {},
+  ): Promise<Parallel> {
+    await scope.startWorkers({ count: 2, concurrency: 1 });
+    return scope.parallel({ nJobs: 2, ...options }, { workerWaitMs: 10_000 });
   }
 
-  test('returns results in input order, for sync and async functions', async () => {
+  async function noCallKeys(scope: RedisScope): Promise<void> {
+    assert.deepEqual(await callKeysLeft(scope.prefix, scope.queue), [], 'the call left keys in Redis');
+  }
+
+  redisTest('returns results in input order, for sync and async functions', async (scope) => {
+    const parallel = await twoWorkers(scope);
     const squares = await parallel.run(range(20).map((i) => delayed(square)(i)));
     assert.deepEqual(
       squares,
@@ -79,17 +63,20 @@ describe('Parallel on redis (two worker processes)', { skip }, () => {
     );
     const slow = await parallel.run([60, 5, 40, 1].map((ms, i) => delayed(slowSquare)(i, ms)));
     assert.deepEqual(slow, [0, 1, 4, 9]);
-    await noCallKeys();
+    await noCallKeys(scope);
   });
 
-  test("effective concurrency is the live workers' total", async () => {
+  redisTest("effective concurrency is the live workers' total", async (scope) => {
+    const parallel = await twoWorkers(scope);
+    await parallel.run([delayed(square)(1)]); // the backend is made by the first run
     const backend = (parallel as unknown as { backend: RedisBackend }).backend;
     const live = await backend.liveWorkers();
     assert.equal(live.workers.length, 2);
     assert.equal(backend.concurrency, 2);
   });
 
-  test('reaches built-ins, TypeScript, JavaScript, CommonJS and factory-made exports', async () => {
+  redisTest('reaches built-ins, TypeScript, JavaScript, CommonJS and factory-made exports', async (scope) => {
+    const parallel = await twoWorkers(scope);
     const { helpers } = (await import('../../fixtures/cjs-tasks.cjs')) as {
       helpers: { half(x: number): number };
     };
@@ -102,10 +89,11 @@ describe('Parallel on redis (two worker processes)', { skip }, () => {
       delayed(addTen)(1),
     ]);
     assert.deepEqual(results, [1024, 49, 15, -4, 4.5, 11]);
-    await noCallKeys();
+    await noCallKeys(scope);
   });
 
-  test('arguments and results keep their types', async () => {
+  redisTest('arguments and results keep their types', async (scope) => {
+    const parallel = await twoWorkers(scope);
     const values = [new Map([['a', 1]]), new Set([1, 2]), new Date(0), new Float64Array([1, 2]), 10n, 'text'];
     const kinds = await parallel.run(values.map((v) => delayed(describeTypes)(v)));
     assert.deepEqual(kinds, ['Map(1)', 'Set(2)', 'Date', 'Float64Array', 'bigint', 'string']);
@@ -126,20 +114,22 @@ describe('Parallel on redis (two worker processes)', { skip }, () => {
     assert.equal(typeof back?.large, 'number');
     const [sum] = await parallel.run([delayed(sumFloat64)(new Float64Array([1.5, 2.5]))]);
     assert.equal(sum, 4);
-    await noCallKeys();
+    await noCallKeys(scope);
   });
 
-  test('a large argument is stored once and shared by the tasks that use it', async () => {
+  redisTest('a large argument is stored once and shared by the tasks that use it', async (scope) => {
+    const parallel = await twoWorkers(scope);
     const big = new Float64Array(200_000).fill(0.5); // 1.6 MB, over the 1 MB threshold
     const results = await parallel.run(range(8).map((i) => delayed(total)(big, i)));
     assert.deepEqual(
       results,
       range(8).map((i) => 100_000 * i),
     );
-    await noCallKeys();
+    await noCallKeys(scope);
   });
 
-  test('accepts generators and async iterables, read lazily', async () => {
+  redisTest('accepts generators and async iterables, read lazily', async (scope) => {
+    const parallel = await twoWorkers(scope);
     function* tasks() {
       for (let i = 0; i < 10; i++) yield delayed(square)(i);
     }
@@ -155,10 +145,11 @@ describe('Parallel on redis (two worker processes)', { skip }, () => {
     }
     assert.deepEqual(await parallel.run(asyncTasks()), [0, 1, 4, 9, 16]);
     assert.deepEqual(await parallel.run([]), []);
-    await noCallKeys();
+    await noCallKeys(scope);
   });
 
-  test('refuses a closure, an unsendable argument and an unsendable result', async () => {
+  redisTest('refuses a closure, an unsendable argument and an unsendable result', async (scope) => {
+    const parallel = await twoWorkers(scope);
     const offset = 10;
     const addOffset = (x: number) => x + offset;
     await assert.rejects(parallel.run([delayed(addOffset)(1)]), UnreachableFunctionError);
@@ -170,56 +161,71 @@ describe('Parallel on redis (two worker processes)', { skip }, () => {
       return true;
     });
     await assert.rejects(parallel.run([delayed(returnsFunction)()]), /cannot be sent back/);
-    await noCallKeys();
+    await noCallKeys(scope);
   });
 
-  test('rethrows the first error with its class, message, fields, cause, remote stack, index, function and host', async () => {
-    await assert.rejects(parallel.run(range(6).map((i) => delayed(failWhen)(i, 4))), (error: unknown) => {
-      assert.ok(error instanceof ValidationError, 'the real class, exported by the task module');
-      assert.equal(error.message, 'value 4 is not allowed');
-      assert.equal(error.code, 'E_BAD_VALUE');
-      assert.deepEqual(error.details, { field: 'x' });
-      const info = error as unknown as { taskIndex: number; functionName: string; host: string };
-      assert.equal(info.taskIndex, 4);
-      assert.equal(info.functionName, 'failWhen');
-      assert.equal(typeof info.host, 'string');
-      assert.ok(info.host.length > 0);
-      const source = readFileSync(new URL('../../fixtures/tasks.ts', import.meta.url), 'utf8').split('\n');
-      const line = source.findIndex((l) => l.includes('throw new ValidationError')) + 1;
-      assert.match(error.stack ?? '', new RegExp(`fixtures/tasks\\.ts:${line}:`));
-      return true;
-    });
-    await assert.rejects(parallel.run([delayed(failWithCause)(1)]), (error: unknown) => {
-      assert.ok(error instanceof TypeError);
-      assert.equal(error.message, 'outer failure for 1');
-      assert.ok(error.cause instanceof RangeError);
-      return true;
-    });
-    await noCallKeys();
-  });
+  redisTest(
+    'rethrows the first error with its class, message, fields, cause, remote stack, index, function and host',
+    async (scope) => {
+      const parallel = await twoWorkers(scope);
+      await assert.rejects(parallel.run(range(6).map((i) => delayed(failWhen)(i, 4))), (error: unknown) => {
+        assert.ok(error instanceof ValidationError, 'the real class, exported by the task module');
+        assert.equal(error.message, 'value 4 is not allowed');
+        assert.equal(error.code, 'E_BAD_VALUE');
+        assert.deepEqual(error.details, { field: 'x' });
+        const info = error as unknown as { taskIndex: number; functionName: string; host: string };
+        assert.equal(info.taskIndex, 4);
+        assert.equal(info.functionName, 'failWhen');
+        assert.equal(typeof info.host, 'string');
+        assert.ok(info.host.length > 0);
+        const source = readFileSync(new URL('../../fixtures/tasks.ts', import.meta.url), 'utf8').split('\n');
+        const line = source.findIndex((l) => l.includes('throw new ValidationError')) + 1;
+        assert.match(error.stack ?? '', new RegExp(`fixtures/tasks\\.ts:${line}:`));
+        return true;
+      });
+      await assert.rejects(parallel.run([delayed(failWithCause)(1)]), (error: unknown) => {
+        assert.ok(error instanceof TypeError);
+        assert.equal(error.message, 'outer failure for 1');
+        assert.ok(error.cause instanceof RangeError);
+        return true;
+      });
+      await noCallKeys(scope);
+    },
+  );
 
-  test('starts no further tasks after an error, removes the waiting jobs, and stays usable', async () => {
-    const dir = tempDir();
-    const log = join(dir, 'started.txt');
-    writeFileSync(log, '');
-    const p = new Parallel({ nJobs: 2, backend: 'redis', backendOptions, batchSize: 1 });
-    const gate = join(dir, 'gate');
-    await assert.rejects(
-      p.run(range(40).map((i) => delayed(recordThenFail)(log, i, 1, gate))),
-      /task 1 failed on purpose/,
-    );
-    openLatch(gate);
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    const started = readFileSync(log, 'utf8').trim().split('\n').map(Number);
-    assert.ok(started.includes(1));
-    // The pre-dispatch window (2 x 2 batches of one) and the workers' prefetch bound what had started.
-    assert.ok(started.length <= 10, `started ${started.length} tasks: ${started.join(',')}`);
-    assert.deepEqual(await p.run(range(3).map((i) => delayed(square)(i))), [0, 1, 4]);
-    await p.close();
-    await noCallKeys();
-  });
+  redisTest(
+    'starts no further tasks after an error, removes the waiting jobs, and stays usable',
+    async (scope) => {
+      const p = await twoWorkers(scope, { batchSize: 1 });
+      const dir = tempDir();
+      const log = join(dir, 'started.txt');
+      writeFileSync(log, '');
+      // Task 0 (the first job any worker takes) fails; every other task waits for this latch, opened once
+      // the run has failed: until then no task completes, so no job beyond the first window is queued.
+      const gate = join(dir, 'gate');
+      await assert.rejects(
+        p.run(range(40).map((i) => delayed(recordThenFail)(log, i, 0, gate))),
+        /task 0 failed on purpose/,
+      );
+      openLatch(gate);
+      // Both workers answer new jobs: what they held (running or prefetched) has been run or skipped.
+      const seen = new Set<number>();
+      while (seen.size < 2)
+        for (const r of await p.run(range(2).map((i) => delayed(slowIndex)(i, 0)))) seen.add(r.worker);
+      const started = readFileSync(log, 'utf8').trim().split('\n').map(Number);
+      assert.ok(started.includes(0));
+      // The pre-dispatch window (2 x 2 batches of one) is all that was ever queued.
+      assert.ok(
+        started.every((index) => index < 4),
+        `started ${started.length} tasks: ${started.join(',')}`,
+      );
+      assert.deepEqual(await p.run(range(3).map((i) => delayed(square)(i))), [0, 1, 4]);
+      await noCallKeys(scope);
+    },
+  );
 
-  test('reports a module that fails to import on the worker', async () => {
+  redisTest('reports a module that fails to import on the worker', async (scope) => {
+    const parallel = await twoWorkers(scope);
     const dir = join(repoRoot, 'test/backends/redis', `.tmp-${process.pid}`);
     mkdirSync(dir, { recursive: true });
     after(() => rmSync(dir, { recursive: true, force: true }));
@@ -234,79 +240,88 @@ describe('Parallel on redis (two worker processes)', { skip }, () => {
       assert.match(error.message, /module exploded/);
       return true;
     });
-    await noCallKeys();
+    await noCallKeys(scope);
   });
 
-  test('verbose prints the backend and its live concurrency, then joblib-style progress', async () => {
-    const lines: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
-    }) as typeof process.stderr.write;
-    try {
-      await new Parallel({ nJobs: 2, backend: 'redis', backendOptions, verbose: 10 }).run(
-        range(8).map((i) => delayed(slowSquare)(i, 10)),
-      );
-    } finally {
-      process.stderr.write = write;
-    }
-    const text = lines.join('');
-    assert.match(text, /Using backend RedisBackend with 2 concurrent workers\./);
-    assert.match(text, /Done +8 out of +8 \| elapsed: .* finished/);
-    await noCallKeys();
-  });
-
-  test('a worker that stops gracefully (SIGTERM) finishes its batch; the others take the rest', async () => {
-    const extra = await startWorkers({ prefix, queue, count: 1, concurrency: 1 });
-    const worker = extra[0] as (typeof extra)[number];
-    const run = parallel.run(range(12).map((i) => delayed(slowSquare)(i, 150)));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const stopped = stopWorker(worker);
-    assert.deepEqual(
-      await run,
-      range(12).map((i) => i * i),
-    );
-    const { code, signal } = await stopped;
-    assert.equal(signal, null);
-    assert.equal(code, 0, worker.output());
-    await noCallKeys();
-  });
-
-  test('timeoutMs fails the run with a TimeoutError from the worker; signal aborts running tasks', async () => {
-    const timed = new Parallel({ nJobs: 2, backend: 'redis', backendOptions, timeoutMs: 300 });
-    let started = performance.now();
-    await assert.rejects(
-      timed.run([delayed(slowSquare)(1, 5), delayed(slowSquare)(2, 5000)]),
-      (error: unknown) => {
-        assert.ok(error instanceof TimeoutError, String(error));
-        assert.equal((error as unknown as { taskIndex: number }).taskIndex, 1);
+  redisTest(
+    'verbose prints the backend and its live concurrency, then joblib-style progress',
+    async (scope) => {
+      const verbose = await twoWorkers(scope, { verbose: 10 });
+      const lines: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string | Uint8Array) => {
+        lines.push(String(chunk));
         return true;
-      },
-    );
-    assert.ok(performance.now() - started < 4000, 'the timeout fired');
-    await timed.close();
-    await noCallKeys();
-    const controller = new AbortController();
-    started = performance.now();
-    const run = parallel.run(
-      range(4).map((i) => delayed(slowSquare)(i, 5000)),
-      { signal: controller.signal },
-    );
-    setTimeout(() => controller.abort(new Error('stop now')), 300);
-    await assert.rejects(run, /stop now/);
-    assert.ok(performance.now() - started < 3000, 'the abort was prompt');
-    await noCallKeys();
-    // The workers replaced what the abort stopped and take new work.
-    assert.deepEqual(await parallel.run(range(3).map((i) => delayed(square)(i))), [0, 1, 4]);
-  });
+      }) as typeof process.stderr.write;
+      try {
+        await verbose.run(range(8).map((i) => delayed(slowSquare)(i, 10)));
+      } finally {
+        process.stderr.write = write;
+      }
+      const text = lines.join('');
+      assert.match(text, /Using backend RedisBackend with 2 concurrent workers\./);
+      assert.match(text, /Done +8 out of +8 \| elapsed: .* finished/);
+      await noCallKeys(scope);
+    },
+  );
 
-  test('Redis errors never show the password', async () => {
-    const p = new Parallel({
-      nJobs: 2,
-      backend: 'redis',
-      backendOptions: { ...backendOptions, connection: 'redis://joblib:s3cret-pw@127.0.0.1:1' },
-    });
+  redisTest(
+    'a worker that stops gracefully (SIGTERM) finishes its batch; the others take the rest',
+    async (scope) => {
+      const parallel = await twoWorkers(scope);
+      const extra = await scope.startWorkers({ count: 1, concurrency: 1 });
+      const worker = extra[0] as (typeof extra)[number];
+      const log = join(tempDir(), 'started.txt');
+      writeFileSync(log, '');
+      const run = parallel.run(range(12).map((i) => delayed(slowIndex)(i, 150, log)));
+      // Stop it once it has started a task (the log names the worker of each task).
+      await until(() => readFileSync(log, 'utf8').split('\n').includes(String(worker.pid)));
+      const stopped = stopWorker(worker);
+      assert.deepEqual(
+        (await run).map((r) => r.index),
+        range(12),
+      );
+      const { code, signal } = await stopped;
+      assert.equal(signal, null);
+      assert.equal(code, 0, worker.output());
+      await noCallKeys(scope);
+    },
+  );
+
+  redisTest(
+    'timeoutMs fails the run with a TimeoutError from the worker; signal aborts running tasks',
+    async (scope) => {
+      const parallel = await twoWorkers(scope);
+      const timed = scope.parallel({ nJobs: 2, timeoutMs: 300 });
+      await assert.rejects(
+        timed.run([delayed(slowSquare)(1, 5), delayed(slowSquare)(2, 5000)]),
+        (error: unknown) => {
+          assert.ok(error instanceof TimeoutError, String(error));
+          assert.equal((error as unknown as { taskIndex: number }).taskIndex, 1);
+          return true;
+        },
+      );
+      await timed.close();
+      await noCallKeys(scope);
+      const controller = new AbortController();
+      const log = join(tempDir(), 'started.txt');
+      writeFileSync(log, '');
+      const run = parallel.run(
+        range(4).map((i) => delayed(slowIndex)(i, 60_000, log)),
+        { signal: controller.signal },
+      );
+      // Abort once a task runs: only the abort can end a run of minute-long tasks before the test's end.
+      await until(() => readFileSync(log, 'utf8').length > 0);
+      controller.abort(new Error('stop now'));
+      await assert.rejects(run, /stop now/);
+      await noCallKeys(scope);
+      // The workers replaced what the abort stopped and take new work.
+      assert.deepEqual(await parallel.run(range(3).map((i) => delayed(square)(i))), [0, 1, 4]);
+    },
+  );
+
+  redisTest('Redis errors never show the password', async (scope) => {
+    const p = scope.parallel({ nJobs: 2 }, { connection: 'redis://joblib:s3cret-pw@127.0.0.1:1' });
     await assert.rejects(p.run([delayed(square)(1)]), (error: unknown) => {
       assert.ok(error instanceof RedisBackendError);
       assert.match(error.message, /Cannot reach Redis at redis:\/\/joblib:\*\*\*@127\.0\.0\.1:1/);

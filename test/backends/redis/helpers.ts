@@ -1,14 +1,19 @@
 /**
  * Redis test fixtures: finds the server (skipping loudly without one, failing under
- * JOBLIB_TS_REQUIRE_REDIS=1), gives each test its own key prefix, starts worker processes that are
- * always stopped, and lists the keys a test left.
+ * JOBLIB_TS_REQUIRE_REDIS=1), gives each test its own queue and key prefix (`redisTest`), starts worker
+ * processes that are always stopped, and deletes every key a test made, reporting the ones it leaked.
  */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import { after, type TestOptions, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+// Imported for its effect too: the `redis` backend registers itself.
+import type { RedisBackendOptions } from '../../../src/backends/redis/index.ts';
+import '../../../src/backends/redis/index.ts';
+import { Parallel, type ParallelOptions } from '../../../src/index.ts';
 import { repoRoot } from '../../helpers.ts';
 
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -57,11 +62,18 @@ export function redis(): Redis {
   return shared;
 }
 
-/** A key prefix of its own for one test: every key the test makes starts with it. */
-export function uniquePrefix(): string {
-  return `jt-test-${process.pid}-${randomBytes(4).toString('hex')}`;
-}
+let scopes = 0;
 
+/**
+ * A queue name and key prefix no other test, suite or program uses: this process's pid, a counter, and
+ * random bytes (another machine on the same Redis may have the same pid). A `joblib-ts worker` on the
+ * default queue never sees these tasks, and a test never touches a queue it did not create.
+ */
+export function uniqueQueue(): { prefix: string; queue: string } {
+  const n = ++scopes;
+  const tag = `${process.pid}-${n}-${randomBytes(4).toString('hex')}`;
+  return { prefix: `jt-test-${tag}`, queue: `jt-test-q-${tag}` };
+}
 /** Keys under a prefix (SCAN, never KEYS). */
 export async function keysWith(pattern: string): Promise<string[]> {
   const found: string[] = [];
@@ -74,29 +86,19 @@ export async function keysWith(pattern: string): Promise<string[]> {
   return found.sort();
 }
 
-/** Waits (polling) until no key matches; returns what is left after `timeoutMs`. */
-export async function waitNoKeys(pattern: string, timeoutMs = 3000): Promise<string[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const left = await keysWith(pattern);
-    if (left.length === 0 || Date.now() > deadline) return left;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** The keys of one call (its id is in all of them, and in its job ids). */
-export function callKeysPattern(prefix: string, queue: string): string {
-  return `${prefix}:${queue}:jt*-*`;
-}
-
-/** Every key a run leaves that is not the queue's own (its BullMQ bookkeeping and worker registrations). */
+/**
+ * Every key a run left that is not the queue's own (its BullMQ bookkeeping and worker registrations),
+ * once the call's cleanup is done: it polls until there is none, so a leak fails by the test's timeout.
+ */
 export async function callKeysLeft(prefix: string, queue: string): Promise<string[]> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    const left = (await keysWith(`${prefix}:${queue}:*`)).filter((key) => isCallKey(prefix, queue, key));
-    if (left.length === 0 || Date.now() > deadline) return left;
+  const left = async () =>
+    (await keysWith(`${prefix}:${queue}:*`)).filter((key) => isCallKey(prefix, queue, key));
+  let last = await left();
+  while (last.length > 0) {
     await new Promise((resolve) => setTimeout(resolve, 50));
+    last = await left();
   }
+  return last;
 }
 
 function isCallKey(prefix: string, queue: string, key: string): boolean {
@@ -129,11 +131,6 @@ const started = new Set<WorkerProcess>();
 process.on('exit', () => {
   for (const worker of started) worker.child.kill('SIGKILL');
 });
-
-/** Stops (SIGTERM, then SIGKILL) every worker the file started that is still running. */
-export async function stopAllWorkers(): Promise<void> {
-  await Promise.all([...started].map(stopWorker));
-}
 
 const workerMain = join(repoRoot, 'src/backends/redis/worker-main.ts');
 
@@ -176,14 +173,16 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Worker
     worker.exited.then(() => started.delete(worker));
   }
   if (options.waitRegistered !== false) {
-    const deadline = Date.now() + 20_000;
+    // Until they have registered, or one of them has exited (then it never will): no deadline.
+    let registered = 0;
     for (;;) {
       const ids = await redis().smembers(registry);
-      if (ids.filter((id) => !before.has(id)).length >= options.count) break;
-      if (Date.now() > deadline) {
-        throw new Error(`workers did not register: ${workers.map((w) => w.output()).join('\n')}`);
-      }
+      registered = ids.filter((id) => !before.has(id)).length;
+      if (registered >= options.count || workers.some((w) => w.child.exitCode !== null)) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    if (registered < options.count) {
+      throw new Error(`workers did not register: ${workers.map((w) => w.output()).join('\n')}`);
     }
   }
   return workers;
@@ -211,4 +210,71 @@ export async function removeQueue(prefix: string, queue: string): Promise<void> 
   await q.obliterate({ force: true });
   await q.close();
   connection.disconnect();
+}
+
+/** One test's own queue and prefix, with the workers and `Parallel`s it started there. */
+export interface RedisScope {
+  readonly prefix: string;
+  readonly queue: string;
+  /** Backend options on this scope's queue and prefix (`root`: the repository unless given). */
+  backendOptions(extra?: RedisBackendOptions): RedisBackendOptions;
+  /** A `Parallel` on the `redis` backend of this scope, closed when the test ends. */
+  parallel(options?: Omit<ParallelOptions<'array'>, 'backend'>, extra?: RedisBackendOptions): Parallel;
+  /** Worker processes serving this scope's queue, stopped when the test ends. */
+  startWorkers(options: Omit<StartWorkersOptions, 'prefix' | 'queue'>): Promise<WorkerProcess[]>;
+}
+
+/**
+ * A Redis test on its own queue and key prefix. When it ends, however it ends: its `Parallel`s are
+ * closed, its workers stopped, its queue removed, and every key under its prefix deleted; a test that
+ * passed also fails if it left a key behind (a leak of the backend or of the worker).
+ */
+export function redisTest(
+  name: string,
+  body: (scope: RedisScope) => Promise<void>,
+  options: TestOptions = {},
+): void {
+  test(name, { timeout: 120_000, ...options }, async () => {
+    const { prefix, queue } = uniqueQueue();
+    const parallels: Parallel[] = [];
+    const workers: WorkerProcess[] = [];
+    const backendOptions = (extra: RedisBackendOptions = {}): RedisBackendOptions => ({
+      connection: REDIS_URL,
+      root: repoRoot,
+      ...extra,
+      prefix,
+      queue,
+    });
+    const scope: RedisScope = {
+      prefix,
+      queue,
+      backendOptions,
+      parallel: (parallelOptions = {}, extra = {}) => {
+        const p = new Parallel({
+          ...parallelOptions,
+          backend: 'redis',
+          backendOptions: backendOptions(extra) as Readonly<Record<string, unknown>>,
+        });
+        parallels.push(p);
+        return p;
+      },
+      startWorkers: async (workerOptions) => {
+        const mine = await startWorkers({ ...workerOptions, prefix, queue });
+        workers.push(...mine);
+        return mine;
+      },
+    };
+    let passed = false;
+    try {
+      await body(scope);
+      passed = true;
+    } finally {
+      await Promise.allSettled(parallels.map((p) => p.close()));
+      await Promise.all(workers.map(stopWorker));
+      await removeQueue(prefix, queue);
+      const leaked = await keysWith(`${prefix}:*`);
+      if (leaked.length > 0) await redis().del(...leaked);
+      if (passed) assert.deepEqual(leaked, [], `keys left under the test's prefix ${prefix}`);
+    }
+  });
 }
