@@ -164,7 +164,7 @@ describe('redis worker: refusals, version skew, missing modules', { skip }, () =
   });
 
   redisTest('the caller refuses a module outside its own root before sending anything', async (scope) => {
-    // A worker is there, with the module: the caller's own check is what refuses it.
+    // A worker is there: the refusal comes from the caller's own check, not from a missing worker.
     await startWorker(scope);
     const { evil } = (await import(pathToFileURL(join(outside, 'evil.mjs')).href)) as { evil: () => string };
     const p = scope.parallel({ nJobs: 1 }, { root: callerRoot });
