@@ -46,6 +46,7 @@ import * as zlib from 'node:zlib';
 import { Xxh64 } from '@node-rs/xxhash';
 import { JoblibError } from './errors.ts';
 import { CHECKSUM_SEED, checksum64 } from './hash.ts';
+import { checkKnownOptions } from './known-options.ts';
 
 export type CompressMethod = 'gzip' | 'deflate' | 'brotli' | 'zstd';
 
@@ -61,6 +62,9 @@ export interface DumpOptions {
   /** Store an XXH64 checksum of the payload, verified by `load`. Default true. */
   checksum?: boolean;
 }
+
+const DUMP_OPTION_KEYS: Record<keyof DumpOptions, true> = { compress: true, checksum: true };
+const DUMP_OPTION_NAMES: readonly string[] = Object.keys(DUMP_OPTION_KEYS);
 
 export interface DumpResult {
   /** Absolute path of the written file. */
@@ -648,6 +652,11 @@ export async function dump(
   if (typeof options !== 'object' || options === null) {
     throw new PersistError('ERR_DUMP_OPTION', `dump: options must be an object; got ${describe(options)}`);
   }
+  checkKnownOptions(options, {
+    where: 'dump(value, path, options)',
+    known: DUMP_OPTION_NAMES,
+    error: (message) => new PersistError('ERR_DUMP_OPTION', message),
+  });
   const compress = resolveCompress(options.compress, 'dump: options.compress');
   const raw = serializeValue(value, 'dump');
   const enc = await encodeContainer(raw, { compress, checksum: options.checksum !== false });
