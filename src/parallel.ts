@@ -226,9 +226,15 @@ export class Parallel<M extends ReturnAs = 'array'> {
     // On a terminal the bar shows progress; joblib's lines would tear it, so only the first and last print.
     const barOnTerminal = bar !== undefined && (stream as NodeJS.WriteStream | undefined)?.isTTY === true;
     const reporter = new VerboseReporter(this.verbose, label, preDispatch);
+    // In this thread (nJobs: 1) batches only save awaits, unseen by the user: they still grow, silently,
+    // as joblib's sequential backend reports no batch size.
     const sizer: BatchSizer =
       this.batchSize === 'auto'
-        ? new AutoBatchSize((tooFast, seconds, size) => reporter.batchSizeChanged(tooFast, seconds, size))
+        ? new AutoBatchSize(
+            backend.inProcess
+              ? undefined
+              : (tooFast, seconds, size) => reporter.batchSizeChanged(tooFast, seconds, size),
+          )
         : new FixedBatchSize(this.batchSize);
     const signals = [this.signal, options?.signal].filter((s): s is AbortSignal => s !== undefined);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
