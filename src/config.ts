@@ -4,13 +4,17 @@
  * user picks the backend and the number of jobs around the call.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { ParallelOptions } from './options.ts';
+import { InvalidArgumentError } from './errors.ts';
+import { checkKnownOptions } from './known-options.ts';
+import { PARALLEL_OPTION_NAMES, type ParallelOptions } from './options.ts';
 
 /**
  * What can be set for a scope: every `Parallel` option except the per-instance `signal` and
  * `returnAs` (which decides the type `run()` returns, so it must be visible where `Parallel` is made).
  */
 export type ParallelConfig = Omit<ParallelOptions, 'signal' | 'returnAs'>;
+
+const CONFIG_OPTION_NAMES = PARALLEL_OPTION_NAMES.filter((name) => name !== 'signal' && name !== 'returnAs');
 
 const storage = new AsyncLocalStorage<ParallelConfig>();
 
@@ -30,6 +34,17 @@ export function parallelConfig<T>(config: ParallelConfig, fn: () => T): T {
     );
   }
   if (typeof fn !== 'function') throw new TypeError('parallelConfig(config, fn): fn must be a function.');
+  checkKnownOptions(config, {
+    where: 'parallelConfig(config, fn)',
+    known: CONFIG_OPTION_NAMES,
+    elsewhere: {
+      signal:
+        'signal belongs to one Parallel or one run(): new Parallel({ signal }) or run(tasks, { signal })',
+      returnAs:
+        'returnAs decides the type run() returns, so it is given where the Parallel is made: new Parallel({ returnAs })',
+    },
+    error: (message) => new InvalidArgumentError(message),
+  });
   const merged: ParallelConfig = { ...currentParallelConfig() };
   for (const [key, value] of Object.entries(config)) {
     if (value !== undefined) (merged as Record<string, unknown>)[key] = value;

@@ -70,3 +70,24 @@ export interface RunOptions {
   /** Aborting it rejects this run with the signal's reason and stops its running tasks. */
   signal?: AbortSignal;
 }
+
+/** Every `ParallelOptions` name, checked complete by the compiler (unknown names are refused at run time). */
+const PARALLEL_OPTION_KEYS: Record<keyof ParallelOptions, true> = {
+  returnAs: true,
+  nJobs: true,
+  backend: true,
+  backendOptions: true,
+  verbose: true,
+  progress: true,
+  batchSize: true,
+  preDispatch: true,
+  signal: true,
+  timeoutMs: true,
+  maxWorkerMemoryMb: true,
+  maxNbytes: true,
+  nested: true,
+};
+export const PARALLEL_OPTION_NAMES: readonly string[] = Object.keys(PARALLEL_OPTION_KEYS);
+
+const RUN_OPTION_KEYS: Record<keyof RunOptions, true> = { signal: true };
+export const RUN_OPTION_NAMES: readonly string[] = Object.keys(RUN_OPTION_KEYS);

@@ -12,8 +12,15 @@ import { runTasks } from './dispatch/dispatcher.ts';
 import { evaluatePreDispatch } from './dispatch/expression.ts';
 import { type IndexedResult, streamResults } from './dispatch/stream.ts';
 import { describeValue, InvalidArgumentError, invalidArgument } from './errors.ts';
+import { checkKnownOptions } from './known-options.ts';
 import { assertNotImportingTaskModule, isJoblibWorker } from './main-guard.ts';
-import type { ParallelOptions, ReturnAs, RunOptions } from './options.ts';
+import {
+  PARALLEL_OPTION_NAMES,
+  type ParallelOptions,
+  type ReturnAs,
+  RUN_OPTION_NAMES,
+  type RunOptions,
+} from './options.ts';
 import { createProgressReporter } from './progress/bar.ts';
 import { shortFormatTime, VerboseReporter } from './progress/verbose.ts';
 
@@ -81,6 +88,11 @@ export class Parallel<M extends ReturnAs = 'array'> {
     if (options === null || typeof options !== 'object') {
       throw invalidArgument('new Parallel(options): options', 'an object such as { nJobs: 4 }', options);
     }
+    checkKnownOptions(options, {
+      where: 'new Parallel(options)',
+      known: PARALLEL_OPTION_NAMES,
+      error: (message) => new InvalidArgumentError(message),
+    });
     const {
       nJobs = 1,
       backend = 'threads',
@@ -180,6 +192,19 @@ export class Parallel<M extends ReturnAs = 'array'> {
     options: RunOptions,
   ): Promise<Parameters<typeof runTasks>[0]> {
     assertNotImportingTaskModule();
+    if (options !== undefined && (options === null || typeof options !== 'object'))
+      throw invalidArgument('run(tasks, options): options', 'an object such as { signal }', options);
+    checkKnownOptions(options, {
+      where: 'run(tasks, options)',
+      known: RUN_OPTION_NAMES,
+      elsewhere: Object.fromEntries(
+        PARALLEL_OPTION_NAMES.filter((name) => !RUN_OPTION_NAMES.includes(name)).map((name) => [
+          name,
+          `${name} is an option of new Parallel(options) (or parallelConfig), not of one run`,
+        ]),
+      ),
+      error: (message) => new InvalidArgumentError(message),
+    });
     checkSignal('run(tasks, options): options.signal', options?.signal);
     if (Array.isArray(tasks)) {
       const bad = tasks.findIndex((item) => !isTask(item));
@@ -201,9 +226,15 @@ export class Parallel<M extends ReturnAs = 'array'> {
     // On a terminal the bar shows progress; joblib's lines would tear it, so only the first and last print.
     const barOnTerminal = bar !== undefined && (stream as NodeJS.WriteStream | undefined)?.isTTY === true;
     const reporter = new VerboseReporter(this.verbose, label, preDispatch);
+    // In this thread (nJobs: 1) batches only save awaits, unseen by the user: they still grow, silently,
+    // as joblib's sequential backend reports no batch size.
     const sizer: BatchSizer =
       this.batchSize === 'auto'
-        ? new AutoBatchSize((tooFast, seconds, size) => reporter.batchSizeChanged(tooFast, seconds, size))
+        ? new AutoBatchSize(
+            backend.inProcess
+              ? undefined
+              : (tooFast, seconds, size) => reporter.batchSizeChanged(tooFast, seconds, size),
+          )
         : new FixedBatchSize(this.batchSize);
     const signals = [this.signal, options?.signal].filter((s): s is AbortSignal => s !== undefined);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];

@@ -21,7 +21,7 @@
  * | 36 | 4 | reserved (0) |
  * | 40 | 8 | XXH64 of the stored payload (0 when the flag is off) |
  * | 48 | 8 | XXH64 of bytes 0..47 followed by the metadata |
- * | 56 | 8 | reserved (0) |
+ * | 56 | 8 | reserved (0; anything else is damage) |
  * | 64 | n | metadata, then the payload |
  *
  * The (uncompressed) payload keeps typed arrays out of the V8 stream, 8-byte aligned, so `dump` writes them
@@ -46,6 +46,7 @@ import * as zlib from 'node:zlib';
 import { Xxh64 } from '@node-rs/xxhash';
 import { describeWriteFailure, JoblibError, systemErrorCode } from './errors.ts';
 import { CHECKSUM_SEED, checksum64 } from './hash.ts';
+import { checkKnownOptions } from './known-options.ts';
 
 export type CompressMethod = 'gzip' | 'deflate' | 'brotli' | 'zstd';
 
@@ -61,6 +62,9 @@ export interface DumpOptions {
   /** Store an XXH64 checksum of the payload, verified by `load`. Default true. */
   checksum?: boolean;
 }
+
+const DUMP_OPTION_KEYS: Record<keyof DumpOptions, true> = { compress: true, checksum: true };
+const DUMP_OPTION_NAMES: readonly string[] = Object.keys(DUMP_OPTION_KEYS);
 
 export interface DumpResult {
   /** Absolute path of the written file. */
@@ -535,7 +539,8 @@ export async function readWhole(path: string): Promise<Buffer> {
   }
 }
 
-function foreignKind(head: Uint8Array): string {
+/** What a file that is not a dump looks like it is, when its first bytes tell. */
+function foreignKind(head: Uint8Array): string | undefined {
   const b0 = head[0];
   const b1 = head[1];
   if (b0 === 0x1f && b1 === 0x8b) return 'a gzip file';
@@ -545,7 +550,7 @@ function foreignKind(head: Uint8Array): string {
   if (b0 === 0x93 && b1 === 0x4e) return 'a NumPy .npy file';
   if (b0 === 0xff && b1 !== undefined && b1 >= 0x0d && b1 <= 0x10) return 'a raw v8.serialize() buffer';
   if (b0 === 0x7b || b0 === 0x5b) return 'JSON text';
-  return 'not a joblib-ts dump file';
+  return undefined;
 }
 
 export interface ContainerHeader {
@@ -559,13 +564,28 @@ export interface ContainerHeader {
   totalBytes: number;
 }
 
-/** Parses and checks the 64-byte header. `fileSize` is the whole file's size. */
-export function parseHeader(head: Uint8Array, fileSize: number, path: string): ContainerHeader {
+/**
+ * Parses and checks the 64-byte header. `fileSize` is the whole file's size. The header checksum (bytes
+ * 0..47 and the metadata) is checked before any length in it is trusted, so that a damaged byte says
+ * "corrupt", not "truncated: ... where the header announces 4294975520". The metadata is read from
+ * `meta`, or from `head` when it holds the whole file; with neither, only an empty metadata is checked.
+ */
+export function parseHeader(
+  head: Uint8Array,
+  fileSize: number,
+  path: string,
+  meta?: Uint8Array,
+): ContainerHeader {
   const h = Buffer.from(head.buffer, head.byteOffset, Math.min(head.byteLength, HEADER_BYTES));
   const magicLen = Math.min(h.length, MAGIC.length);
   if (!h.subarray(0, magicLen).equals(MAGIC.subarray(0, magicLen)) || fileSize === 0) {
     const kind = fileSize === 0 ? 'an empty file' : foreignKind(h);
-    throw new PersistError('ERR_DUMP_FOREIGN', `load: ${path} is not a joblib-ts dump file (${kind})`, path);
+    const looksLike = kind ? ` (it looks like ${kind})` : '';
+    throw new PersistError(
+      'ERR_DUMP_FOREIGN',
+      `load: ${path} is not a joblib-ts dump file${looksLike}`,
+      path,
+    );
   }
   if (h.length < HEADER_BYTES) {
     throw new PersistError(
@@ -574,12 +594,25 @@ export function parseHeader(head: Uint8Array, fileSize: number, path: string): C
       path,
     );
   }
+  const headerIntact = checkHeaderSum(h, head, fileSize, path, meta);
   const version = h.readUInt16LE(8);
   if (version !== FORMAT_VERSION) {
+    // Another format may checksum its header otherwise: a mismatch then cannot tell damage from news.
+    const cause = headerIntact
+      ? version > FORMAT_VERSION
+        ? ' (the file was written by a newer joblib-ts)'
+        : ''
+      : ', or its header is corrupt';
     throw new PersistError(
       'ERR_DUMP_VERSION',
-      `load: ${path} uses dump format version ${version}; this joblib-ts reads version ${FORMAT_VERSION}` +
-        (version > FORMAT_VERSION ? ' (the file was written by a newer joblib-ts)' : ''),
+      `load: ${path} uses dump format version ${version}; this joblib-ts reads version ${FORMAT_VERSION}${cause}`,
+      path,
+    );
+  }
+  if (!headerIntact) {
+    throw new PersistError(
+      'ERR_DUMP_CORRUPT',
+      `load: ${path} is corrupt: its header checksum does not match (the file was damaged after it was written)`,
       path,
     );
   }
@@ -616,6 +649,36 @@ export function parseHeader(head: Uint8Array, fileSize: number, path: string): C
     metaBytes,
     totalBytes,
   };
+}
+
+/**
+ * Whether the header checksum matches, under this format's rules. Throws when the metadata the header
+ * announces runs past the end of the file (a cut file, or a damaged length: either way unreadable).
+ */
+function checkHeaderSum(
+  h: Buffer,
+  head: Uint8Array,
+  fileSize: number,
+  path: string,
+  meta: Uint8Array | undefined,
+): boolean {
+  const metaBytes = h.readUInt32LE(32);
+  // dump pads metadata to a multiple of 8: any other length is damage.
+  if (metaBytes % 8 !== 0) return false;
+  if (HEADER_BYTES + metaBytes > fileSize) {
+    throw new PersistError(
+      'ERR_DUMP_TRUNCATED',
+      `load: ${path} is truncated or its header is corrupt: ${fileSize} bytes, too short for the ${metaBytes} bytes of metadata its header announces`,
+      path,
+    );
+  }
+  // Bytes 56..63 are outside the checksum; dump writes zeros there.
+  if (h.readBigUInt64LE(56) !== 0n) return false;
+  const available = meta ?? head.subarray(HEADER_BYTES);
+  // Only the header was read (a quick completeness check) and it announces metadata: nothing to check.
+  if (available.byteLength < metaBytes) return true;
+  const summed = Buffer.concat([h.subarray(0, 48), available.subarray(0, metaBytes)]);
+  return checksum64(summed) === h.readBigUInt64LE(48);
 }
 
 function checkMeta(head: Uint8Array, meta: Uint8Array, path: string): unknown {
@@ -689,9 +752,11 @@ export async function readContainerMeta(path: string): Promise<{ header: Contain
     const { size } = await fh.stat();
     const head = Buffer.alloc(Math.min(size, HEADER_BYTES));
     await fh.read(head, 0, head.length, 0);
-    const header = parseHeader(head, size, path);
-    const meta = Buffer.alloc(header.metaBytes);
-    await fh.read(meta, 0, meta.length, HEADER_BYTES);
+    // The metadata is read before the header is trusted: the header checksum covers it.
+    const announced = head.length === HEADER_BYTES ? head.readUInt32LE(32) : 0;
+    const meta = Buffer.alloc(Math.max(0, Math.min(announced, size - HEADER_BYTES)));
+    if (meta.length > 0) await fh.read(meta, 0, meta.length, HEADER_BYTES);
+    const header = parseHeader(head, size, path, meta);
     return { header, meta: checkMeta(head, meta, path) };
   } finally {
     await fh.close();
@@ -711,6 +776,11 @@ export async function dump(
   if (typeof options !== 'object' || options === null) {
     throw new PersistError('ERR_DUMP_OPTION', `dump: options must be an object; got ${describe(options)}`);
   }
+  checkKnownOptions(options, {
+    where: 'dump(value, path, options)',
+    known: DUMP_OPTION_NAMES,
+    error: (message) => new PersistError('ERR_DUMP_OPTION', message),
+  });
   const compress = resolveCompress(options.compress, 'dump: options.compress');
   const raw = serializeValue(value, 'dump');
   const enc = await encodeContainer(raw, { compress, checksum: options.checksum !== false });

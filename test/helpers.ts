@@ -60,9 +60,10 @@ export function runProgram(
 /** Runs a TypeScript program with tsx, as a user would (`npx tsx main.ts`). */
 export function runTsx(
   file: string,
-  options: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {},
 ): Promise<ProgramResult> {
-  return runProgram(process.execPath, [join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), file], options);
+  const cli = join(repoRoot, 'node_modules/tsx/dist/cli.mjs');
+  return runProgram(process.execPath, [cli, file, ...(options.args ?? [])], options);
 }
 
 /**

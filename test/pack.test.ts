@@ -5,8 +5,8 @@
  * with their install command, when used.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { repoRoot, runProgram, tempDir } from './helpers.ts';
 
@@ -75,6 +75,57 @@ describe('the packed tarball in an empty project', { timeout: 300_000 }, () => {
       existsSync(join(project, 'node_modules/joblib-ts/dist/index.d.ts')),
       'declarations are published',
     );
+  });
+
+  test('source-mapped stack frames point at files the package ships', async () => {
+    writeFileSync(
+      join(project, 'stack.js'),
+      [
+        "import { Parallel } from 'joblib-ts';",
+        'try {',
+        '  new Parallel({ n_jobs: 2 });',
+        '} catch (error) {',
+        '  console.log(error.stack);',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const run = await runProgram(process.execPath, ['--enable-source-maps', 'stack.js'], {
+      cwd: project,
+      timeoutMs: 60_000,
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const files = [...run.stdout.matchAll(/\((\/[^():]*node_modules\/joblib-ts\/[^():]+):\d+:\d+\)/g)].map(
+      (m) => m[1] ?? '',
+    );
+    assert.ok(
+      files.some((f) => f.endsWith('/src/parallel.ts')),
+      `no frame in src/parallel.ts:\n${run.stdout}`,
+    );
+    for (const file of files) assert.ok(existsSync(file), `a stack frame points at ${file}, not shipped`);
+  });
+
+  test("the README's and docs' links point at files the package ships", () => {
+    const installed = join(project, 'node_modules/joblib-ts');
+    const documents = [
+      'README.md',
+      'BENCHMARKS.md',
+      ...readdirSync(join(installed, 'docs')).map((f) => `docs/${f}`),
+    ];
+    let links = 0;
+    for (const document of documents.filter((d) => d.endsWith('.md'))) {
+      const text = readFileSync(join(installed, document), 'utf8');
+      // Links, not images: the figures stay in the repository (they would double the install).
+      for (const [, target] of text.matchAll(/(?<!!)\[[^\]]*\]\(([^)\s#]+)[^)]*\)/g)) {
+        if (!target || /^[a-z]+:/.test(target)) continue;
+        links++;
+        assert.ok(
+          existsSync(join(installed, dirname(document), target)),
+          `${document} links to ${target}, not shipped`,
+        );
+      }
+    }
+    assert.ok(links >= 5, `only ${links} relative links found`);
   });
 
   test('runs a parallel loop on threads and processes with plain node', async () => {

@@ -165,12 +165,69 @@ describe('dump / load', () => {
     badHeader[11] = 99; // level byte: covered by the header checksum
     await writeFile(path, badHeader);
     await assert.rejects(load(path), { code: 'ERR_DUMP_CORRUPT', message: /header checksum/ });
+    // A genuine newer file (its header checksum matches) versus a damaged version field.
+    const { checksum64 } = await import('../src/hash.ts');
     const newer = Buffer.from(buf);
     newer.writeUInt16LE(2, 8);
+    newer.writeBigUInt64LE(checksum64(newer.subarray(0, 48)), 48);
     await writeFile(path, newer);
     await assert.rejects(load(path), { code: 'ERR_DUMP_VERSION', message: /newer joblib-ts/ });
+    newer.writeBigUInt64LE(0n, 48);
+    await writeFile(path, newer);
+    await assert.rejects(load(path), { code: 'ERR_DUMP_VERSION', message: /or its header is corrupt/ });
     await writeFile(path, Buffer.concat([buf, Buffer.from('extra')]));
     await assert.rejects(load(path), { code: 'ERR_DUMP_CORRUPT' });
+  });
+
+  it('a damaged header byte says corrupt, never truncated: the header checksum is checked before its lengths', async () => {
+    const path = join(dir, 'header-flip.jlts');
+    await dump({ a: new Float64Array(1000).fill(2) }, path);
+    const buf = await readFile(path);
+    // The case of the issue: offset 20 is inside the stored payload length.
+    const at20 = Buffer.from(buf);
+    at20[20] = (at20[20] ?? 0) ^ 0x01;
+    await writeFile(path, at20);
+    await assert.rejects(load(path), (err: unknown) => {
+      assert.ok(err instanceof PersistError);
+      assert.equal(err.code, 'ERR_DUMP_CORRUPT');
+      assert.match(err.message, /is corrupt: its header checksum does not match/);
+      assert.doesNotMatch(err.message, /truncated|announces/);
+      return true;
+    });
+    // Every byte after the magic: a flip is reported as damage, never as a cut file.
+    const { readContainerMeta } = await import('../src/persist.ts');
+    for (let offset = 8; offset < 64; offset++) {
+      const flipped = Buffer.from(buf);
+      flipped[offset] = (flipped[offset] ?? 0) ^ 0x10;
+      await writeFile(path, flipped);
+      for (const read of [() => load(path), () => readContainerMeta(path)]) {
+        await assert.rejects(read(), (err: unknown) => {
+          assert.ok(err instanceof PersistError, `offset ${offset}`);
+          if (offset >= 32 && offset < 36) {
+            // The metadata length itself: past the end of the file, nothing can be checked.
+            assert.match(err.message, /truncated or its header is corrupt|corrupt/, `offset ${offset}`);
+          } else {
+            assert.match(err.code, /ERR_DUMP_CORRUPT|ERR_DUMP_VERSION/, `offset ${offset}: ${err.message}`);
+            assert.match(err.message, /corrupt/, `offset ${offset}`);
+          }
+          return true;
+        });
+      }
+    }
+  });
+
+  it('a foreign file is named once, not "not a joblib-ts dump file (not a joblib-ts dump file)"', async () => {
+    const path = join(dir, 'plain.txt');
+    await writeFile(path, 'hello world, this is not a dump');
+    await assert.rejects(load(path), (err: unknown) => {
+      assert.ok(err instanceof PersistError);
+      assert.equal(err.message, `load: ${path} is not a joblib-ts dump file`);
+      return true;
+    });
+    await writeFile(path, '{"a": 1}');
+    await assert.rejects(load(path), {
+      message: /is not a joblib-ts dump file \(it looks like JSON text\)$/,
+    });
   });
 
   it('loads data only: class instances come back as plain objects, no code runs', async () => {

@@ -55,7 +55,7 @@ async function find(fn: AnyFunction): Promise<LocatedFunction | undefined> {
   const global = findInGlobals(fn);
   if (global) return { ref: { kind: 'global', path: global }, name: global.join('.') };
   const { location } = inspectFunction(fn);
-  if (!location || location.url.startsWith('node:')) return findInBuiltinModules(fn);
+  if (!location || location.url.startsWith('node:')) return findInBuiltinModules(fn, location?.url);
   if (!location.url) return undefined;
   const url = location.url.startsWith('/') ? pathToFileURL(location.url).href : location.url;
   const namespace = await loadedNamespace(url);
@@ -68,14 +68,16 @@ async function find(fn: AnyFunction): Promise<LocatedFunction | undefined> {
 
 /**
  * A function made by a factory in one module and exported by another (`export const cachedSquare =
- * memory.cache(square)`) is defined where the factory is: search the exports of every loaded module.
+ * memory.cache(square)`) is defined where the factory is: search the exports of every loaded module,
+ * the user's own first, then packages' (a package may build its API in one file and export it from another).
  */
 async function findInOtherModules(
   fn: AnyFunction,
   definingUrl: string,
 ): Promise<LocatedFunction | undefined> {
-  for (const url of loadedFileUrls()) {
-    if (url === definingUrl || url.includes('/node_modules/')) continue;
+  const urls = loadedFileUrls().filter((url) => url !== definingUrl);
+  const inPackage = (url: string) => url.includes('/node_modules/');
+  for (const url of [...urls.filter((u) => !inPackage(u)), ...urls.filter(inPackage)]) {
     const namespace = await loadedNamespace(url);
     if (!namespace || namespace === 'evaluating') continue;
     const path = findExport(namespace, fn);
@@ -134,21 +136,64 @@ export function exportsName(source: string, name: string): boolean {
   ].some((pattern) => pattern.test(source));
 }
 
-/** Searches a module's exports, and one level into exported plain objects (CommonJS `module.exports` included). */
-function findExport(namespace: Record<string, unknown>, fn: AnyFunction): string[] | undefined {
-  const keys = Object.keys(namespace);
-  for (const key of keys) if (namespace[key] === fn) return [key];
-  for (const key of keys) {
-    const value = namespace[key];
-    if (!isPlainContainer(value)) continue;
-    for (const inner of Object.keys(value)) {
-      if ((value as Record<string, unknown>)[inner] === fn) return [key, inner];
+/** How deep `findExport` looks below a module's namespace: `default.sum`, `default.stats.sum`. */
+const MAX_EXPORT_DEPTH = 3;
+
+/** Own keys of a function that are not members users put on it. */
+const FUNCTION_OWN_KEYS = new Set(['length', 'name', 'prototype', 'caller', 'arguments']);
+
+/**
+ * Searches a module's exports, breadth first (so the shortest path wins), down into exported plain
+ * objects, namespace objects and functions that carry functions (`import _ from 'lodash'` gives a
+ * function whose properties are `_.sum`...; a class's static methods). `dataOnly` never calls a getter
+ * (a built-in module's getters may load other modules or warn).
+ */
+function findExport(
+  namespace: Record<string, unknown>,
+  fn: AnyFunction,
+  dataOnly = false,
+): string[] | undefined {
+  const seen = new Set<unknown>([namespace]);
+  let level: [object, string[]][] = [[namespace, []]];
+  for (let depth = 0; depth < MAX_EXPORT_DEPTH && level.length > 0; depth++) {
+    const next: [object, string[]][] = [];
+    for (const [container, path] of level) {
+      const isFunction = typeof container === 'function';
+      let keys: string[];
+      try {
+        keys = isFunction
+          ? Object.getOwnPropertyNames(container).filter((key) => !FUNCTION_OWN_KEYS.has(key))
+          : Object.keys(container);
+      } catch {
+        continue; // a Proxy that refuses to list its keys
+      }
+      for (const key of keys) {
+        const value = readMember(container, key, dataOnly || isFunction);
+        if (value === fn) return [...path, key];
+        if (isContainer(value) && !seen.has(value)) {
+          seen.add(value);
+          next.push([value, [...path, key]]);
+        }
+      }
     }
+    level = next;
   }
   return undefined;
 }
 
-function isPlainContainer(value: unknown): value is object {
+/** `container[key]`, or undefined when it throws or (with `dataOnly`) is a getter. */
+function readMember(container: object, key: string, dataOnly: boolean): unknown {
+  try {
+    if (!dataOnly) return (container as Record<string, unknown>)[key];
+    const descriptor = Object.getOwnPropertyDescriptor(container, key);
+    return descriptor && 'value' in descriptor ? descriptor.value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isContainer(value: unknown): value is object {
+  if (typeof value === 'function') return true;
   if (value === null || typeof value !== 'object') return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
@@ -186,10 +231,20 @@ function findInGlobals(fn: AnyFunction): string[] | undefined {
   return globalIndex.get(fn);
 }
 
-/** Node's own functions (`node:fs`'s `readFileSync`...) are defined in internal modules: search the public ones. */
-async function findInBuiltinModules(fn: AnyFunction): Promise<LocatedFunction | undefined> {
-  for (const name of builtinModules) {
-    if (name.startsWith('_') || name.includes('/internal')) continue;
+/**
+ * Node's own functions (`node:fs`'s `readFileSync`...) are defined in internal modules or in C++: search
+ * the public built-in modules this program has already loaded (a function of a module nobody loaded
+ * cannot be in hand). Importing any other one could print a warning the user did not cause (`sys` is
+ * deprecated, `wasi` experimental) or cost a module load; `definedIn` (`node:path`) is tried first.
+ */
+async function findInBuiltinModules(
+  fn: AnyFunction,
+  definedIn?: string,
+): Promise<LocatedFunction | undefined> {
+  const loaded = loadedBuiltinModules();
+  const first = definedIn?.startsWith('node:') ? definedIn.slice('node:'.length) : undefined;
+  const names = first && loaded.includes(first) ? [first, ...loaded.filter((n) => n !== first)] : loaded;
+  for (const name of names) {
     const url = `node:${name}`;
     let namespace: Record<string, unknown>;
     try {
@@ -197,11 +252,29 @@ async function findInBuiltinModules(fn: AnyFunction): Promise<LocatedFunction | 
     } catch {
       continue;
     }
-    const path = findExport(namespace, fn);
+    const path = findExport(namespace, fn, true);
     if (path) return { ref: { kind: 'module', url, path }, name: `${name}.${path.join('.')}` };
   }
   return undefined;
 }
+
+/** Public built-in modules loaded so far in this process, from Node's `process.moduleLoadList`. */
+function loadedBuiltinModules(): string[] {
+  const list = (process as { moduleLoadList?: unknown }).moduleLoadList;
+  const publicName = (name: string) =>
+    builtinModules.includes(name) && !name.startsWith('_') && !name.includes('internal');
+  if (!Array.isArray(list)) return builtinModules.filter((n) => publicName(n) && !WARNS_WHEN_LOADED.has(n));
+  const names = new Set<string>();
+  for (const entry of list) {
+    if (typeof entry !== 'string' || !entry.startsWith('NativeModule ')) continue;
+    const name = entry.slice('NativeModule '.length);
+    if (publicName(name)) names.add(name);
+  }
+  return [...names];
+}
+
+/** Used only where Node has no `moduleLoadList`: built-ins whose first load prints a warning. */
+const WARNS_WHEN_LOADED = new Set(['sys', 'wasi', 'punycode', 'sqlite', 'sea', 'test', 'test/reporters']);
 
 /** `file:line:column` of a function, in the original source when a source map is known (TypeScript under tsx). */
 export function describeLocation(location: CodeLocation): string {
@@ -233,6 +306,26 @@ function refuse(fn: AnyFunction): never {
   }
   const fix = bound
     ? 'Fix: pass the bound values as arguments, e.g. delayed(fn)(boundValue, ...args).'
-    : `Fix: define it at the top level of a module and export it, e.g. \`export function ${fn.name || 'myTask'}(...) { ... }\`, then pass values it needs as arguments.`;
+    : notYourCode(location?.url) !== undefined || !where
+      ? wrapperFix(fn.name, notYourCode(location?.url) ?? "Node's own code")
+      : `Fix: define it at the top level of a module and export it, e.g. \`export function ${fn.name || 'myTask'}(...) { ... }\`, then pass values it needs as arguments.`;
   throw new UnreachableFunctionError(`Cannot run ${name} in a worker: ${why}\n${fix}`, name, where);
+}
+
+/** For a function in a package or in Node itself, the code the user cannot edit: `the package "lodash"`. */
+function notYourCode(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  if (url.startsWith('node:')) return "Node's own code";
+  const marker = '/node_modules/';
+  const at = url.lastIndexOf(marker);
+  if (at < 0) return undefined;
+  const parts = url.slice(at + marker.length).split('/');
+  const pkg = parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1] ?? ''}` : (parts[0] ?? '');
+  return `the package "${decodeURIComponent(pkg)}"`;
+}
+
+/** The fix for a function whose defining code is not the user's: a wrapper in their own module. */
+function wrapperFix(fnName: string, owner: string): string {
+  const name = /^[A-Za-z_$][\w$]*$/.test(fnName) ? fnName : 'fn';
+  return `Fix: it is ${owner}, not yours to change. In one of your own modules, export a wrapper at the top level and pass that to delayed(): \`export function ${name}Task(...args) { return ${name}(...args); }\` (calling ${name} the way your code reaches it, e.g. pkg.${name}), then delayed(${name}Task)(...).`;
 }

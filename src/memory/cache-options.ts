@@ -27,6 +27,19 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   onStoreError?: 'throw' | 'warn';
 }
 
+/** Every `CacheOptions` name, checked complete by the compiler: others are refused. */
+const CACHE_OPTION_KEYS: Record<keyof CacheOptions, true> = {
+  ignore: true,
+  verbose: true,
+  cacheValidationCallback: true,
+  expiresAfterMs: true,
+  name: true,
+  version: true,
+  key: true,
+  onStoreError: true,
+};
+export const CACHE_OPTION_NAMES: readonly string[] = Object.keys(CACHE_OPTION_KEYS);
+
 /** `CacheOptions` after checking, with the Memory's defaults filled in. */
 export interface ResolvedCacheOptions<A extends unknown[]> {
   readonly plan: KeyPlan;

@@ -4,6 +4,8 @@ import { JoblibError, systemErrorCode } from '../errors.ts';
 export type MemoryErrorCode =
   /** A constructor, `cache()` or `reduceSize()` argument is not what was expected. */
   | 'ERR_MEMORY_OPTION'
+  /** The cache folder cannot be created or written (read-only, a file, a special file system such as /proc). */
+  | 'ERR_MEMORY_LOCATION'
   /** The arguments of a cached call cannot be hashed into a cache key (a function, a cycle...). */
   | 'ERR_MEMORY_ARGS'
   /** The result could not be written to the cache (unserializable value, disk error) with `onStoreError: 'throw'`. */

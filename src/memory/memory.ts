@@ -1,11 +1,13 @@
 /** `Memory`: the disk cache object users create, and the options it takes. */
+
+import { checkKnownOptions } from '../known-options.ts';
 import { type Compress, PersistError, type ResolvedCompress, resolveCompress } from '../persist.ts';
-import type { CacheOptions } from './cache-options.ts';
+import { CACHE_OPTION_NAMES, type CacheOptions } from './cache-options.ts';
 import { type CachedFunctionCalls, makeCached } from './cached-function.ts';
 import { checkBytes, checkObject, checkVerbose, optionError } from './checks.ts';
 import { MemoryError } from './errors.ts';
 import type { CacheHost } from './function-cache.ts';
-import { resolveLocation } from './location.ts';
+import { checkLocation, resolveLocation } from './location.ts';
 import {
   checkReduceSizeOptions,
   type ReduceSizeOptions,
@@ -28,6 +30,14 @@ export interface MemoryOptions {
   /** Where verbose lines go. Default: `process.stderr`. */
   log?: (line: string) => void;
 }
+
+const MEMORY_OPTION_KEYS: Record<keyof MemoryOptions, true> = {
+  verbose: true,
+  bytesLimit: true,
+  compress: true,
+  log: true,
+};
+const MEMORY_OPTION_NAMES: readonly string[] = Object.keys(MEMORY_OPTION_KEYS);
 
 /** A function wrapped by `memory.cache()`. */
 export interface CachedFunction<A extends unknown[], R> extends CachedFunctionCalls<A, R> {
@@ -57,7 +67,17 @@ export class Memory implements CacheHost {
   constructor(location: string | URL | null, options: MemoryOptions = {}) {
     const where = 'new Memory(location, options)';
     checkObject(options, `${where}: options`);
+    checkKnownOptions(options, {
+      where,
+      known: MEMORY_OPTION_NAMES,
+      elsewhere: {
+        location: 'the location is the first argument: new Memory(location, options)',
+        backend: 'joblib-ts stores entries on the local disk only; there is no storage backend to choose',
+      },
+      error: (message) => optionError(message),
+    });
     this.location = resolveLocation(location);
+    if (this.location !== null) checkLocation(this.location);
     this.verbose = checkVerbose(options.verbose, `${where}: options.verbose`) ?? 0;
     this.bytesLimit =
       options.bytesLimit === undefined
@@ -81,6 +101,11 @@ export class Memory implements CacheHost {
       );
     }
     checkObject(options, 'memory.cache(fn, options): options');
+    checkKnownOptions(options, {
+      where: 'memory.cache(fn, options)',
+      known: CACHE_OPTION_NAMES,
+      error: (message) => optionError(message),
+    });
     // Wrapping a cached function again caches the original under this Memory, not the wrapper.
     const inner = (fn as { func?: unknown }).func;
     if (typeof inner === 'function' && (fn as { memory?: unknown }).memory instanceof Memory) {

@@ -113,7 +113,7 @@ for (const backend of ['threads', 'processes'] as const) {
     test('a lazy generator is not read beyond the pre-dispatch window', async () => {
       let pulled = 0;
       function* tasks() {
-        for (let i = 0; i < 1000; i++) {
+        for (let i = 0; i < 4000; i++) {
           pulled++;
           yield delayed(slowSquare)(i, 20);
         }
@@ -126,7 +126,10 @@ for (const backend of ['threads', 'processes'] as const) {
         assert.ok(pulled <= consumed + 4 + 1 + 1024, `pulled ${pulled} after consuming ${consumed}`);
         if (consumed === 12) break;
       }
-      assert.ok(pulled <= 12 + 4 + 2, `pulled ${pulled} tasks for 12 results`);
+      // Results that completed ahead of a slow consumer wait in the stream's buffer (1,024 here), so how
+      // far past the window the input is read depends on the machine's load; what may never happen is
+      // reading beyond window + buffer (an eager read would pull all 4,000).
+      assert.ok(pulled <= 12 + 4 + 1024, `pulled ${pulled} tasks for 12 results`);
       await p.close();
     });
   });

@@ -58,4 +58,14 @@ describe('verbose messages', () => {
     const { stderr } = await verboseRun({ VERBOSE: '10', TASKS: '64', MS: '1' });
     assert.match(stderr, /Batch computation too fast \([\d.e-]+s\.\) Setting batchSize=2\./);
   });
+
+  test('with nJobs: 1 (a loop in this thread) no batch size is reported, only progress', async () => {
+    const { stderr } = await verboseRun({ VERBOSE: '10', TASKS: '64', MS: '1', NJOBS: '1' });
+    assert.doesNotMatch(stderr, /Batch computation|batchSize/);
+    assert.match(
+      stderr,
+      /^\[Parallel\(nJobs=1\)\]: Using backend SequentialBackend with 1 concurrent workers\./,
+    );
+    assert.match(stderr, /Done {2}64 out of {2}64 \| elapsed: +\d+\.\ds finished/);
+  });
 });

@@ -4,6 +4,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { InvalidArgumentError } from '../../errors.ts';
+import { checkKnownOptions } from '../../known-options.ts';
 
 /** A Redis URL (`redis://`, `rediss://` for TLS) or ioredis options; `url` plus options combines both. */
 export type RedisConnection = string | (RedisOptions & { url?: string });
@@ -30,6 +31,18 @@ export interface RedisBackendOptions extends RedisQueueOptions {
   /** How often a call checks its jobs' state in Redis (and its workers' heartbeats). Default 2 000 ms. */
   reconcileMs?: number;
 }
+
+const BACKEND_OPTION_KEYS: Record<keyof RedisBackendOptions, true> = {
+  connection: true,
+  queue: true,
+  prefix: true,
+  root: true,
+  workerWaitMs: true,
+  largeArgumentBytes: true,
+  keyTtlMs: true,
+  reconcileMs: true,
+};
+const BACKEND_OPTION_NAMES: readonly string[] = Object.keys(BACKEND_OPTION_KEYS);
 
 export interface ResolvedBackendOptions {
   connection: RedisConnection;
@@ -96,6 +109,16 @@ export function resolveQueueOptions(options: RedisQueueOptions): Required<RedisQ
 }
 
 export function resolveBackendOptions(options: RedisBackendOptions): ResolvedBackendOptions {
+  checkKnownOptions(options, {
+    where: "backendOptions of backend 'redis'",
+    known: BACKEND_OPTION_NAMES,
+    elsewhere: {
+      url: 'give the Redis URL as connection: { connection: "redis://host:6379" }',
+      host: 'give the host inside connection: { connection: { host, port } }',
+      port: 'give the port inside connection: { connection: { host, port } }',
+    },
+    error: (message) => new InvalidArgumentError(message),
+  });
   return {
     ...resolveQueueOptions(options),
     root: options.root ?? process.cwd(),

@@ -1,0 +1,105 @@
+/**
+ * How a worker reaches a function that is not a top-level export of its own: a member of a package's
+ * default export (`import _ from 'lodash'; delayed(_.sum)`), of a default-exported object or namespace,
+ * a static method; Node's built-ins without a warning; and the fix printed when nothing works.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { delayed, Parallel, UnreachableFunctionError } from '../src/index.ts';
+import memberTasks, { Geometry, MathTools, Stats } from './fixtures/member-tasks.ts';
+import { repoRoot, runTsx, tempDir } from './helpers.ts';
+
+interface LodashLike {
+  sum(values: number[]): number;
+  mean(values: number[]): number;
+  adder(n: number): (x: number) => number;
+}
+
+/**
+ * A project with a lodash-shaped package in node_modules: a CommonJS UMD file whose export is a
+ * function carrying the API as properties, defined inside a factory (as lodash's runInContext), so
+ * that no module exports `sum` by name.
+ */
+async function importLodashLike(): Promise<LodashLike> {
+  const root = tempDir('joblib-ts-lodash-');
+  const pkg = join(root, 'node_modules', 'lodash-like');
+  mkdirSync(pkg, { recursive: true });
+  writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'lodash-like', main: 'lodash.js' }));
+  writeFileSync(
+    join(pkg, 'lodash.js'),
+    `;(function () {
+  function runInContext() {
+    function lodash(value) { return value; }
+    function sum(array) { var total = 0; for (var i = 0; i < array.length; i++) total += array[i]; return total; }
+    function mean(array) { return sum(array) / array.length; }
+    function adder(n) { return function add(x) { return x + n; }; }
+    lodash.sum = sum;
+    lodash.mean = mean;
+    lodash.adder = adder;
+    return lodash;
+  }
+  var _ = runInContext();
+  if (typeof module == 'object' && module.exports) { (module.exports = _)._ = _; } else { this._ = _; }
+}.call(this));
+`,
+  );
+  writeFileSync(join(root, 'use.mjs'), "import _ from 'lodash-like';\nexport default _;\n");
+  return ((await import(pathToFileURL(join(root, 'use.mjs')).href)) as { default: LodashLike }).default;
+}
+
+for (const backend of ['threads', 'processes'] as const) {
+  describe(`members of exports on ${backend}`, () => {
+    const parallel = new Parallel({ nJobs: 2, backend });
+    after(() => parallel.close());
+
+    test("a package's default-exported function's members: delayed(_.sum)", async () => {
+      const _ = await importLodashLike();
+      assert.deepEqual(await parallel.run([delayed(_.sum)([1, 2, 3]), delayed(_.mean)([2, 4])]), [6, 3]);
+    });
+
+    test('members of a default-exported object, a TypeScript namespace, static methods, nested objects', async () => {
+      const results = await parallel.run([
+        delayed(memberTasks.total)([1, 2, 3]),
+        delayed(memberTasks.shapes.area)(2, 5),
+        delayed(Stats.product)([2, 3, 4]),
+        delayed(MathTools.twice)(21),
+        delayed(Geometry.Circle.circumference)(1),
+      ]);
+      assert.deepEqual(results, [6, 10, 24, 42, 2 * Math.PI]);
+    });
+
+    test("a function that really cannot be reached in a package: the fix is the user's own wrapper", async () => {
+      const _ = await importLodashLike();
+      await assert.rejects(parallel.run([delayed(_.adder(2))(1)]), (error: unknown) => {
+        assert.ok(error instanceof UnreachableFunctionError);
+        assert.match(error.message, /the package "lodash-like", not yours to change/);
+        assert.match(error.message, /export function addTask\(\.\.\.args\) \{ return add\(\.\.\.args\); \}/);
+        assert.doesNotMatch(error.message, /export function add\(/, 'must not ask to edit the package');
+        return true;
+      });
+    });
+  });
+}
+
+describe('built-in functions', () => {
+  test('node: functions run on threads and processes without printing any warning', async () => {
+    const run = await runTsx(join(repoRoot, 'test/fixtures/programs/builtin-tasks.ts'), {
+      timeoutMs: 60_000,
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, '', 'locating a built-in printed to stderr');
+    const { results, crc32 } = JSON.parse(run.stdout) as {
+      results: Record<string, unknown[]>;
+      crc32: boolean;
+    };
+    for (const backend of ['threads', 'processes']) {
+      const [base, formatted, crc] = results[backend] ?? [];
+      assert.equal(base, 'b.txt');
+      assert.equal(formatted, '1+2');
+      if (crc32) assert.equal(crc, 891568578);
+    }
+  });
+});
