@@ -5,7 +5,13 @@ import type { FromWorker, ToWorker, WorkerInit } from '../wire/protocol.ts';
 import { isSpillable, SpillFiles } from './big-arrays/spill-files.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
-import { inheritableExecArgv, tsxDirectory, workerEntryPath } from './worker-launch.ts';
+import {
+  inheritableExecArgv,
+  runningFromSource,
+  tsxDirectory,
+  withoutTsxLoader,
+  workerEntryPath,
+} from './worker-launch.ts';
 
 /** Big arguments' files, for every processes backend of the program (one folder, one exit hook). */
 const spills = new SpillFiles();
@@ -17,7 +23,10 @@ onInterruptExit(() => {
 });
 
 function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefined): WorkerHandle {
-  const execArgv = inheritableExecArgv().filter((arg) => !arg.startsWith('--max-old-space-size'));
+  // Without tsx's loader, unless our own entry is TypeScript (joblib-ts run from its sources): the
+  // worker registers tsx when it imports a TypeScript task module, not for every task.
+  const inherited = runningFromSource ? inheritableExecArgv() : withoutTsxLoader(inheritableExecArgv());
+  const execArgv = inherited.filter((arg) => !arg.startsWith('--max-old-space-size'));
   if (maxWorkerMemoryMb) execArgv.push(`--max-old-space-size=${maxWorkerMemoryMb}`);
   const child: ChildProcess = fork(workerEntryPath('process-entry'), [], {
     serialization: 'advanced',

@@ -74,6 +74,11 @@ export abstract class WorkerBackend implements ParallelBackend {
     return this.shared?.pool.workerLabels ?? [];
   }
 
+  /** How many workers the current pool has started since it was made (for diagnostics and tests). */
+  get workersStarted(): number {
+    return this.shared?.pool.workersStarted ?? 0;
+  }
+
   startRun(runId: number): void {
     const key = this.poolKey();
     const kind = this.poolKind;
@@ -87,13 +92,14 @@ export abstract class WorkerBackend implements ParallelBackend {
     shared.idleTimer = undefined;
     shared.activeRuns++;
     this.shared = shared;
-    shared.pool.warm();
+    shared.pool.startRun(runId);
     this.runs.add(runId);
   }
 
   endRun(runId: number): void {
     const shared = this.shared;
     if (!shared || !this.runs.delete(runId)) return;
+    shared.pool.endRun(runId);
     shared.activeRuns--;
     if (shared.activeRuns > 0) return;
     if (shared.retiring) {

@@ -12,6 +12,7 @@ import { isThenable } from '../values.ts';
 import { callPacked, packResults } from '../wire/packed-numbers.ts';
 import type { BatchMessage, FromWorker, WorkerInit } from '../wire/protocol.ts';
 import { SpillReader } from './spill-reader.ts';
+import { runAsTask } from './task-context.ts';
 
 export interface ExecutorOptions {
   init: WorkerInit;
@@ -73,11 +74,16 @@ export class TaskExecutor {
         const fn = this.functions.get(fnId) ?? (await this.resolve(fnId));
         // After the import: loading a module is not the task's own running time.
         onTaskStart?.(message, i);
-        let value = packed
-          ? callPacked(fn, packed, i)
-          : fn(
-              ...(message.spilled ? this.spills.restore(run, args[i] as unknown[]) : (args[i] as unknown[])),
-            );
+        const at = i;
+        let value = runAsTask(id, at, () =>
+          packed
+            ? callPacked(fn, packed, at)
+            : fn(
+                ...(message.spilled
+                  ? this.spills.restore(run, args[at] as unknown[])
+                  : (args[at] as unknown[])),
+              ),
+        );
         if (isThenable(value)) value = await value;
         results[i] = value;
         if (yieldEveryMs && performance.now() - lastYield > yieldEveryMs) {
@@ -100,6 +106,9 @@ export class TaskExecutor {
         error.error.stack = withoutOurFrames(error.error.stack);
       return { t: 'fail', id, at: i, error };
     }
+    // One turn of the event loop before answering: a rejection nobody handles, or a throw the tasks
+    // scheduled at once, kills the worker now and fails the batch, instead of after it has resolved.
+    await new Promise((resolve) => setImmediate(resolve));
     return { t: 'done', id, results: packResults(results) ?? results };
   }
 
@@ -200,7 +209,10 @@ function withoutOurFrames(stack: string): string {
   return stack
     .split('\n')
     .filter(
-      (line) => !/[\\/](src|dist)[\\/]worker[\\/](executor|thread-entry|process-entry)\.[jt]s:/.test(line),
+      (line) =>
+        !/[\\/](src|dist)[\\/]worker[\\/](executor|thread-entry|process-entry|task-context)\.[jt]s:/.test(
+          line,
+        ) && !line.includes('AsyncLocalStorage.run (node:async_hooks'),
     )
     .join('\n');
 }
