@@ -445,11 +445,15 @@ export class WorkerPool {
         ),
       };
     }
-    return {
-      ok: false,
-      failedAt: message.at,
-      error: deserializeThrown(message.error, (name) => findErrorClass(located, name)),
-    };
+    const error = deserializeThrown(message.error, (name) => findErrorClass(located, name));
+    if (message.unsendableResult && error instanceof Error) {
+      // The worker does not know the task's index in the run: name it here.
+      const name = located?.name ?? batch.fns[message.at]?.name ?? 'task';
+      error.message = `Task ${batch.firstIndex + message.at} (${name}): ${error.message}`;
+      const rest = error.stack?.indexOf('\n') ?? -1;
+      error.stack = `${error.name}: ${error.message}${rest >= 0 ? error.stack?.slice(rest) : ''}`;
+    }
+    return { ok: false, failedAt: message.at, error };
   }
 
   private onExit(

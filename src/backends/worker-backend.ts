@@ -3,11 +3,25 @@
  * `run()` calls and across `Parallel` instances (as joblib's reusable executor), replaced when the
  * configuration changes, and shut down after a long idle time.
  */
+
+import { unclonableReason } from '../wire/clonable.ts';
 import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
 import { replaceBigViews } from './big-arrays/replace.ts';
 import type { PoolBatch, WorkerPool } from './pool.ts';
 
 const IDLE_SHUTDOWN_MS = 300_000;
+
+/** Why one of the batch's arguments would lose its meaning in a worker, if one would. */
+function firstUnclonableArgument(batch: BackendBatch): string | undefined {
+  for (const args of batch.args) {
+    for (const arg of args) {
+      if (arg === null || typeof arg !== 'object') continue;
+      const reason = unclonableReason(arg);
+      if (reason !== undefined) return reason;
+    }
+  }
+  return undefined;
+}
 
 interface SharedPool {
   readonly kind: string;
@@ -113,6 +127,10 @@ export abstract class WorkerBackend implements ParallelBackend {
   runBatch(batch: BackendBatch): Promise<BatchOutcome> {
     const shared = this.shared;
     if (!shared) return Promise.reject(new Error('joblib-ts internal error: runBatch outside a run.'));
+    // An argument that would arrive without its class is refused before anything is sent (the
+    // dispatcher then names the task and the argument).
+    const lost = firstUnclonableArgument(batch);
+    if (lost !== undefined) return Promise.reject(new TypeError(lost));
     let prepared: PoolBatch;
     try {
       prepared = this.withBigArrays(batch);

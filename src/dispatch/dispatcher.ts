@@ -17,6 +17,7 @@ import { cachedLocation, type LocatedFunction, locateFunction } from '../locate/
 import { assertImportableByWorker } from '../main-guard.ts';
 import type { RunCounters } from '../progress/verbose.ts';
 import { isThenable } from '../values.ts';
+import { unclonableReason } from '../wire/clonable.ts';
 import type { BatchSizer } from './batch-size.ts';
 
 export interface RunObserver {
@@ -86,6 +87,8 @@ function findUnsendable(batch: BackendBatch, cause: unknown): UnsendableArgument
     const args = batch.args[t] as readonly unknown[];
     for (let a = 0; a < args.length; a++) {
       try {
+        const lost = unclonableReason(args[a]);
+        if (lost !== undefined) throw new TypeError(lost);
         structuredClone(args[a]);
       } catch (error) {
         const taskIndex = batch.firstIndex + t;

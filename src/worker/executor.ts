@@ -9,6 +9,7 @@ import { sourceHash } from '../locate/source-hash.ts';
 import { beginTaskModuleImport, endTaskModuleImport } from '../main-guard.ts';
 import { isTypeScriptUrl, registerTsx, tsxActiveInThisThread } from '../tsx.ts';
 import { isThenable } from '../values.ts';
+import { unclonableReason } from '../wire/clonable.ts';
 import { callPacked, packResults } from '../wire/packed-numbers.ts';
 import type { BatchMessage, FromWorker, WorkerInit } from '../wire/protocol.ts';
 import { SpillReader } from './spill-reader.ts';
@@ -109,15 +110,25 @@ export class TaskExecutor {
     // One turn of the event loop before answering: a rejection nobody handles, or a throw the tasks
     // scheduled at once, kills the worker now and fails the batch, instead of after it has resolved.
     await new Promise((resolve) => setImmediate(resolve));
-    return { t: 'done', id, results: packResults(results) ?? results };
+    const packedResults = packResults(results);
+    if (!packedResults) {
+      // A result that would arrive as a plain object without its class is refused, not sent.
+      for (let r = 0; r < count; r++) {
+        const reason = unclonableReason(results[r]);
+        if (reason !== undefined) return this.unsendableResult(message, results, reason, r);
+      }
+    }
+    return { t: 'done', id, results: packedResults ?? results };
   }
 
   /** The answer to send when `done` could not be sent: finds the first result that cannot travel. */
-  unsendableResult(message: BatchMessage, results: unknown[], error: unknown): FromWorker {
-    const at = Math.max(
-      0,
-      results.findIndex((r) => !canClone(r)),
-    );
+  unsendableResult(message: BatchMessage, results: unknown[], error: unknown, known?: number): FromWorker {
+    const at =
+      known ??
+      Math.max(
+        0,
+        results.findIndex((r) => !canClone(r)),
+      );
     const reason = error instanceof Error ? error.message : String(error);
     const wrapped = new TypeError(
       `The result of this task cannot be sent back to the caller (${reason}). Return plain data: numbers, strings, arrays, plain objects, typed arrays, Map, Set, Date, BigInt.`,
