@@ -35,8 +35,11 @@ export interface WorkerHandle {
 
 export interface WorkerEvents {
   message(message: FromWorker): void;
-  /** `error`: what the worker said killed it (an uncaught exception, running out of memory), if anything. */
-  exit(exitCode: number | null, signal: string | null, error: Error | undefined): void;
+  /**
+   * `error`: what the worker said killed it (an uncaught exception, running out of memory), if anything;
+   * `stderr`: what it wrote as it died (processes: V8's fatal-error report), kept for the error.
+   */
+  exit(exitCode: number | null, signal: string | null, error: Error | undefined, stderr?: string): void;
 }
 
 export type SpawnWorker = (events: WorkerEvents) => WorkerHandle;
@@ -367,7 +370,7 @@ export class WorkerPool {
   private startWorker(): PooledWorker {
     const events: WorkerEvents = {
       message: (message) => this.onMessage(worker, message),
-      exit: (code, signal, error) => this.onExit(worker, code, signal, error),
+      exit: (code, signal, error, stderr) => this.onExit(worker, code, signal, error, stderr),
     };
     const worker: PooledWorker = {
       handle: this.spawn(events),
@@ -461,6 +464,7 @@ export class WorkerPool {
     exitCode: number | null,
     signal: string | null,
     error: Error | undefined,
+    stderr: string | undefined,
   ): void {
     // Closed by the pool: its batches are already settled.
     if (!worker.alive) return;
@@ -474,7 +478,7 @@ export class WorkerPool {
     else {
       const culprit = this.culprit(worker, running, error);
       if (culprit) {
-        const crash = this.crashError(worker, culprit, exitCode, signal, error);
+        const crash = this.crashError(worker, culprit, exitCode, signal, error, stderr);
         running?.reject(crash);
         if (culprit.late && culprit.batch.runId !== running?.batch.runId)
           this.failLate(culprit.batch.runId, crash);
@@ -531,6 +535,7 @@ export class WorkerPool {
     exitCode: number | null,
     signal: string | null,
     error: Error | undefined,
+    stderr: string | undefined,
   ): WorkerCrashedError {
     const { batch, at, late } = culprit;
     const taskIndex = batch.firstIndex + (at ?? 0);
@@ -556,6 +561,7 @@ export class WorkerPool {
       name,
       exitCode,
       signal,
+      stderr === undefined ? {} : { workerStderr: stderr },
     );
   }
 }

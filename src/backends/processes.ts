@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { onInterruptExit } from '../interrupt.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../wire/protocol.ts';
 import { isSpillable, SpillFiles } from './big-arrays/spill-files.ts';
+import { CrashOutputFilter } from './crash-output.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
 import {
@@ -31,13 +32,20 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
   const child: ChildProcess = fork(workerEntryPath('process-entry'), [], {
     serialization: 'advanced',
     execArgv,
-    // fd 4: the worker's last word (which task it was on, what killed it), written synchronously.
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+    // fd 2 through a filter (crash-output.ts): V8's fatal-error report goes into the error, not on
+    // the user's terminal. fd 4: the worker's last word (which task it was on, what killed it),
+    // written synchronously.
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc', 'pipe'],
   });
   liveChildren.add(child);
   let position: { batch: number; at: number } | undefined;
   let lastError: Error | undefined;
   let lastWords = '';
+  const stderr = new CrashOutputFilter((text) => process.stderr.write(text));
+  const stderrPipe = child.stderr as Socket | null;
+  stderrPipe?.setEncoding('utf8');
+  stderrPipe?.on('data', (text: string) => stderr.push(text));
+  stderrPipe?.on('end', () => stderr.end());
   const lastWordPipe = child.stdio[4] as Socket | null;
   lastWordPipe?.on('data', (chunk: Buffer) => {
     lastWords += chunk.toString('utf8');
@@ -45,6 +53,7 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
   // The pipe is ref'd exactly when the worker is (while it has work, or is being stopped): an idle
   // program may exit, but a busy one waits for the worker's 'close', which comes after the pipe's end.
   lastWordPipe?.unref();
+  stderrPipe?.unref();
   const readLastWords = () => {
     for (const line of lastWords.split('\n')) {
       if (!line) continue;
@@ -78,7 +87,8 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
   child.on('close', (code, signal) => {
     liveChildren.delete(child);
     readLastWords();
-    events.exit(code, signal, failure ?? lastError);
+    stderr.end();
+    events.exit(code, signal, failure ?? lastError, stderr.captured);
   });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   return {
@@ -90,11 +100,13 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
       child.ref();
       child.channel?.ref();
       lastWordPipe?.ref();
+      stderrPipe?.ref();
     },
     unref: () => {
       child.unref();
       child.channel?.unref();
       lastWordPipe?.unref();
+      stderrPipe?.unref();
     },
     position: () => {
       readLastWords();
@@ -108,6 +120,7 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
         child.ref();
         child.channel?.ref();
         lastWordPipe?.ref();
+        stderrPipe?.ref();
         child.kill('SIGKILL');
         await exited;
       }

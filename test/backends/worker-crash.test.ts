@@ -4,6 +4,7 @@
  * threads backend used to resolve the run and print nothing.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { delayed, Parallel, type Task, WorkerCrashedError } from '../../src/index.ts';
 import { square } from '../fixtures/tasks.ts';
@@ -13,6 +14,7 @@ import {
   rejectAfterReturn,
   throwAfterReturn,
 } from '../fixtures/worker-life-tasks.ts';
+import { repoRoot, runTsx } from '../helpers.ts';
 
 function crashedAt(taskIndex: number, functionName: string, message: RegExp) {
   return (error: unknown): boolean => {
@@ -61,3 +63,22 @@ for (const backend of ['threads', 'processes'] as const) {
     });
   });
 }
+
+describe('a worker process that runs out of memory', () => {
+  test("keeps V8's fatal-error report in the error (workerStderr), off the user's stderr", {
+    timeout: 120_000,
+  }, async () => {
+    const result = await runTsx(join(repoRoot, 'test/fixtures/programs/out-of-memory.ts'), {
+      timeoutMs: 110_000,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const reported = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
+    assert.equal(reported.name, 'WorkerCrashedError');
+    assert.match(String(reported.message), /speakThenExhaustMemory.*ran out of memory/);
+    assert.equal(reported.fatal, true, 'the error carries FATAL ERROR');
+    assert.equal(reported.gcs, true, 'the error carries the last GCs');
+    assert.doesNotMatch(result.stderr, /FATAL ERROR|<--- Last few GCs --->|Native stack trace/);
+    // What the task wrote itself still reaches the user.
+    assert.match(result.stderr, /the task speaks before it runs out of memory/);
+  });
+});
