@@ -13,7 +13,10 @@
  *
  * Each reports the milliseconds to the first result and to the last, from just before the pool is made,
  * and how many workers were started. Repetition-major, so that a burst of load does not land on one row.
- * Writes bench/results/startup.md.
+ *
+ * Then where one worker's start goes (`startup/worker-start.mjs`, run under tsx so that there are tsx
+ * flags to inherit): a bare thread or process, the same inheriting tsx's loader flags, with joblib-ts's
+ * built entry, and with tsx registered and a TypeScript module imported. Writes bench/results/startup.md.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -67,7 +70,7 @@ function makeProject(): void {
     if (name.startsWith('.')) continue;
     symlinkSync(join(rootDir, 'node_modules', name), join(project, 'node_modules', name));
   }
-  for (const file of ['program.mjs', 'peer-worker.mjs']) {
+  for (const file of ['program.mjs', 'peer-worker.mjs', 'worker-start.mjs', 'small-task.ts']) {
     copyFileSync(join(benchDir, 'startup', file), join(project, file));
   }
   writeFileSync(join(project, 'package.json'), '{ "type": "module", "private": true }\n');
@@ -140,7 +143,23 @@ for (const runner of RUNNERS) {
 const header =
   `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ` +
   `Node ${process.version}, ${reps} repetitions, load average before ${loadBefore.join(' / ')}, after ${loadAfter.join(' / ')}.`;
-const text = `# Cold start (issue 14, item 2)\n\n${header}\n\n${rows.join('\n')}\n\n${targets.join('\n')}\n`;
+// Where one worker's start goes: each step alone, one worker at a time, medians.
+const tsxCli = join(rootDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+const steps = spawnSync(process.execPath, [tsxCli, 'worker-start.mjs', String(reps)], {
+  cwd: project,
+  encoding: 'utf8',
+  timeout: 300_000,
+});
+const stepLine = steps.stdout.split('\n').find((l) => l.startsWith('WORKER-START '));
+if (!stepLine) throw new Error(`worker-start.mjs gave no result:\n${steps.stdout}${steps.stderr}`);
+const stepRows = [
+  '| one worker, started alone | ms to its first message, median (min–max) |',
+  '| --- | ---: |',
+  ...Object.entries(JSON.parse(stepLine.slice('WORKER-START '.length)) as Record<string, number[]>).map(
+    ([what, values]) => `| ${what} | ${spread(values)} |`,
+  ),
+];
+const text = `# Cold start (issue 14, item 2)\n\n${header}\n\n${rows.join('\n')}\n\n${targets.join('\n')}\n\n## Where a worker's start goes\n\n${stepRows.join('\n')}\n`;
 console.log(text);
 const outFile = join(benchDir, 'results', 'startup.md');
 writeFileSync(outFile, text);
