@@ -91,14 +91,21 @@ export class TaskImportError extends JoblibError {
 /** A worker thread or process died while it held tasks. */
 export class WorkerCrashedError extends JoblibError implements TaskFailureInfo {
   override name = 'WorkerCrashedError';
+  /**
+   * What the worker process wrote on stderr as it died (V8's out-of-memory report, an uncaught
+   * error): kept here rather than printed on top of this error.
+   */
+  readonly workerStderr?: string;
   constructor(
     message: string,
     readonly taskIndex: number,
     readonly functionName: string,
     readonly exitCode: number | null,
     readonly signal: string | null,
+    details: { workerStderr?: string } = {},
   ) {
     super(message);
+    if (details.workerStderr !== undefined) this.workerStderr = details.workerStderr;
   }
 }
 

@@ -1,8 +1,9 @@
 /**
- * A pool of workers (threads or child processes, behind `WorkerHandle`) that runs batches: picks the
- * least loaded worker, defines each function once per worker, ref's workers only while they hold work
+ * A pool of workers (threads or child processes, behind `WorkerHandle`) that runs batches: starts
+ * workers only as batches need them, picks the least loaded worker, defines each function once per worker, ref's workers only while they hold work
  * (so an idle program exits by itself), and turns a worker's death into an error instead of a hang.
  */
+import { cpuCount } from '../cpu.ts';
 import { findErrorClass } from '../error-class.ts';
 import { deserializeThrown, TaskImportError, TimeoutError, WorkerCrashedError } from '../errors.ts';
 import { onInterruptExit } from '../interrupt.ts';
@@ -35,8 +36,11 @@ export interface WorkerHandle {
 
 export interface WorkerEvents {
   message(message: FromWorker): void;
-  /** `error`: what the worker said killed it (an uncaught exception, running out of memory), if anything. */
-  exit(exitCode: number | null, signal: string | null, error: Error | undefined): void;
+  /**
+   * `error`: what the worker said killed it (an uncaught exception, running out of memory), if anything;
+   * `stderr`: what it wrote as it died (processes: V8's fatal-error report), kept for the error.
+   */
+  exit(exitCode: number | null, signal: string | null, error: Error | undefined, stderr?: string): void;
 }
 
 export type SpawnWorker = (events: WorkerEvents) => WorkerHandle;
@@ -56,6 +60,8 @@ interface PooledWorker {
   readonly outstanding: Pending[];
   readonly knownFunctions: Set<number>;
   alive: boolean;
+  /** Whether it has said it is up (its first message); until then it counts as starting. */
+  ready: boolean;
   /** Whether it holds the event loop open (it does while it has work). */
   refed: boolean;
   /** An unref is pending for the next turn of the event loop. */
@@ -64,6 +70,25 @@ interface PooledWorker {
   stopping?: 'abort' | { timeout: TimeoutError };
   /** For timeouts: the position last seen in the running batch, and since when. */
   watched?: { batch: number; at: number; since: number };
+}
+
+/** What the pool keeps of an answered batch to name its tasks: not its arguments. */
+interface AnsweredBatch {
+  readonly runId: number;
+  readonly firstIndex: number;
+  readonly fns: BackendBatch['fns'];
+  readonly locations: BackendBatch['locations'];
+}
+
+/** How many answered batches the pool remembers, for late crashes. */
+const ANSWERED_KEPT = 256;
+
+/** The task a crash is blamed on: in the running batch, or in one already answered (`late`). */
+interface Culprit {
+  readonly batch: AnsweredBatch;
+  /** Position in the batch, when the worker said which task it was. */
+  readonly at: number | undefined;
+  readonly late: boolean;
 }
 
 /** Time a worker may take to start and import a task module before a batch with a timeout counts as late. */
@@ -95,12 +120,27 @@ export class WorkerPool {
   private closed = false;
   /** Settles once every worker has exited; shared, so that a second close() waits for the first. */
   private closing: Promise<void> | undefined;
+  private started = 0;
+  /** Batches that wait for a worker: every worker is busy and the pool may not start another yet. */
+  private readonly held: Pending[] = [];
+  /** Recently answered batches, by id: a task may crash its worker after it returned (a late timer). */
+  private readonly answered = new Map<number, AnsweredBatch>();
+  /** Runs in progress (between the backend's startRun and endRun). */
+  private readonly activeRuns = new Set<number>();
+  /** Runs failed by a late crash while none of their batches was in flight: their next batch fails. */
+  private readonly lateFailures = new Map<number, WorkerCrashedError>();
 
   constructor(
     private readonly size: number,
     private readonly spawn: SpawnWorker,
     /** How the backend names a worker kind in crash messages: `worker thread`, `worker process`. */
     private readonly kindLabel: string,
+    /**
+     * Workers that may be starting at once. Eight threads booting together on two cores each take
+     * four times as long to come up, and the first result waits for them all: starting as many as
+     * there are CPUs at a time gives the first result in the time of one start.
+     */
+    private readonly maxStarting = cpuCount(),
   ) {
     openPools.add(this);
   }
@@ -114,15 +154,28 @@ export class WorkerPool {
     return this.workers.map((w) => w.handle.label);
   }
 
-  /** Starts every worker now, so that their start-up overlaps the caller's own preparations. */
-  warm(): void {
-    while (!this.closed && this.workers.length < this.size) this.startWorker();
+  /** Workers started since the pool was made, replacements included (for diagnostics and tests). */
+  get workersStarted(): number {
+    return this.started;
+  }
+
+  /** A run begins: a late crash of one of its tasks fails it until `endRun`. */
+  startRun(runId: number): void {
+    this.activeRuns.add(runId);
+  }
+
+  endRun(runId: number): void {
+    this.activeRuns.delete(runId);
+    this.lateFailures.delete(runId);
   }
 
   submit(batch: PoolBatch): Promise<BatchOutcome> {
     if (this.closed) return Promise.reject(new Error('joblib-ts: this worker pool has been closed.'));
+    const late = this.lateFailures.get(batch.runId);
+    if (late) return Promise.reject(late);
     return new Promise<BatchOutcome>((resolve, reject) => {
-      this.assign({ id: this.nextBatchId++, batch, resolve, reject });
+      this.held.push({ id: this.nextBatchId++, batch, resolve, reject });
+      this.releaseHeld();
     });
   }
 
@@ -145,6 +198,9 @@ export class WorkerPool {
     this.closed = true;
     if (this.timeoutTimer) clearInterval(this.timeoutTimer);
     const workers = this.workers.splice(0);
+    for (const pending of this.held.splice(0)) {
+      pending.reject(new Error('joblib-ts: the worker pool was closed while this batch was waiting.'));
+    }
     for (const worker of workers) {
       worker.alive = false;
       for (const pending of worker.outstanding.splice(0)) {
@@ -157,11 +213,10 @@ export class WorkerPool {
     return this.closing;
   }
 
-  private assign(pending: Pending): void {
+  private assign(worker: PooledWorker, pending: Pending): void {
     // Packed at each send, not once: the packed buffer is transferred, and a batch whose worker died
     // is sent again.
     const packed = packArgs(pending.batch.args);
-    const worker = this.pickWorker();
     const { batch } = pending;
     const { locations } = batch;
     // Most batches call one function: look its id up once, and build per-task ids only when they differ.
@@ -215,6 +270,10 @@ export class WorkerPool {
    * and replaced lazily; its queued batches resolve as cancelled without starting.
    */
   abortRun(runId: number): void {
+    for (const pending of this.held.filter((p) => p.batch.runId === runId)) {
+      this.held.splice(this.held.indexOf(pending), 1);
+      pending.resolve({ ok: 'cancelled', completed: 0 });
+    }
     for (const worker of [...this.workers]) {
       const queued = worker.outstanding.filter((p, i) => i > 0 && p.batch.runId === runId);
       for (const pending of queued) {
@@ -298,42 +357,78 @@ export class WorkerPool {
     }
   }
 
-  /** The idle worker if any, else a new one while under `size`, else the least loaded. */
-  private pickWorker(): PooledWorker {
+  /**
+   * The idle worker if any; else a new one while under `size` (none while `maxStarting` workers are
+   * still starting: the batch is held until one is up or idle); else, at `size`, the least loaded.
+   */
+  private pickWorker(): PooledWorker | undefined {
     let best: PooledWorker | undefined;
+    let starting = 0;
     for (const worker of this.workers) {
+      if (!worker.ready) starting++;
       if (!best || worker.outstanding.length < best.outstanding.length) best = worker;
     }
     if (best && (best.outstanding.length === 0 || this.workers.length >= this.size)) return best;
+    if (starting >= this.maxStarting) return undefined;
     return this.startWorker();
+  }
+
+  /**
+   * Gives held batches, in order, to workers: on a new batch, and when a worker is up, idle or gone
+   * (which frees a place). A batch no worker can take yet stays first in line.
+   */
+  private releaseHeld(): void {
+    while (this.held.length > 0 && !this.closed) {
+      const worker = this.pickWorker();
+      if (!worker) return;
+      this.assign(worker, this.held.shift() as Pending);
+    }
   }
 
   private startWorker(): PooledWorker {
     const events: WorkerEvents = {
       message: (message) => this.onMessage(worker, message),
-      exit: (code, signal, error) => this.onExit(worker, code, signal, error),
+      exit: (code, signal, error, stderr) => this.onExit(worker, code, signal, error, stderr),
     };
     const worker: PooledWorker = {
       handle: this.spawn(events),
       outstanding: [],
       knownFunctions: new Set(),
       alive: true,
+      ready: false,
       refed: false,
       idleCheck: false,
     };
     worker.handle.unref();
     this.workers.push(worker);
+    this.started++;
     return worker;
   }
 
   private onMessage(worker: PooledWorker, message: FromWorker): void {
-    if (message.t === 'at') return;
+    if (!worker.ready) {
+      worker.ready = true;
+      if (message.t === 'ready') {
+        this.releaseHeld();
+        return;
+      }
+    }
+    if (message.t === 'at' || message.t === 'ready') return;
     const index = worker.outstanding.findIndex((p) => p.id === message.id);
     if (index < 0) return;
     const [pending] = worker.outstanding.splice(index, 1) as [Pending];
     worker.watched = undefined;
     if (worker.outstanding.length === 0 && worker.alive) this.unrefWhenIdle(worker);
-    pending.resolve(this.toOutcome(pending.batch, message));
+    const { batch } = pending;
+    this.answered.set(pending.id, {
+      runId: batch.runId,
+      firstIndex: batch.firstIndex,
+      fns: batch.fns,
+      locations: batch.locations,
+    });
+    if (this.answered.size > ANSWERED_KEPT) this.answered.delete(this.answered.keys().next().value as number);
+    pending.resolve(this.toOutcome(batch, message));
+    this.releaseHeld();
   }
 
   /**
@@ -353,7 +448,7 @@ export class WorkerPool {
     });
   }
 
-  private toOutcome(batch: BackendBatch, message: Exclude<FromWorker, { t: 'at' }>): BatchOutcome {
+  private toOutcome(batch: BackendBatch, message: Exclude<FromWorker, { t: 'at' | 'ready' }>): BatchOutcome {
     // A typed array of results reads like the array it stands for.
     if (message.t === 'done') return { ok: true, results: message.results as unknown[] };
     if (message.t === 'cancelled') return { ok: 'cancelled', completed: message.completed };
@@ -371,11 +466,15 @@ export class WorkerPool {
         ),
       };
     }
-    return {
-      ok: false,
-      failedAt: message.at,
-      error: deserializeThrown(message.error, (name) => findErrorClass(located, name)),
-    };
+    const error = deserializeThrown(message.error, (name) => findErrorClass(located, name));
+    if (message.unsendableResult && error instanceof Error) {
+      // The worker does not know the task's index in the run: name it here.
+      const name = located?.name ?? batch.fns[message.at]?.name ?? 'task';
+      error.message = `Task ${batch.firstIndex + message.at} (${name}): ${error.message}`;
+      const rest = error.stack?.indexOf('\n') ?? -1;
+      error.stack = `${error.name}: ${error.message}${rest >= 0 ? error.stack?.slice(rest) : ''}`;
+    }
+    return { ok: false, failedAt: message.at, error };
   }
 
   private onExit(
@@ -383,31 +482,80 @@ export class WorkerPool {
     exitCode: number | null,
     signal: string | null,
     error: Error | undefined,
+    stderr: string | undefined,
   ): void {
+    // Closed by the pool: its batches are already settled.
+    if (!worker.alive) return;
     worker.alive = false;
     const index = this.workers.indexOf(worker);
     if (index >= 0) this.workers.splice(index, 1);
     const [running, ...waiting] = worker.outstanding.splice(0);
-    if (running) {
-      const stopping = worker.stopping;
-      if (stopping === 'abort') running.resolve({ ok: 'cancelled', completed: 0 });
-      else if (stopping) running.reject(stopping.timeout);
-      else running.reject(this.crashError(worker, running, exitCode, signal, error));
+    const stopping = worker.stopping;
+    if (stopping === 'abort') running?.resolve({ ok: 'cancelled', completed: 0 });
+    else if (stopping) running?.reject(stopping.timeout);
+    else {
+      const culprit = this.culprit(worker, running, error);
+      if (culprit) {
+        const crash = this.crashError(worker, culprit, exitCode, signal, error, stderr);
+        running?.reject(crash);
+        if (culprit.late && culprit.batch.runId !== running?.batch.runId)
+          this.failLate(culprit.batch.runId, crash);
+      }
     }
-    // Batches queued behind the stopped one never started: give them to the other workers.
-    if (!this.closed) for (const pending of waiting) this.assign(pending);
+    // Batches queued behind the stopped one never started: first in line for the other workers.
+    if (!this.closed) this.held.unshift(...waiting);
+    this.releaseHeld();
+  }
+
+  /**
+   * Which task a crash comes from: the one the worker names (threads: the position slots; processes:
+   * its last word), in the running batch or, for a timer or promise a task left behind, in a batch
+   * already answered; else the running batch as a whole. None for an idle worker that names nothing.
+   */
+  private culprit(
+    worker: PooledWorker,
+    running: Pending | undefined,
+    error: Error | undefined,
+  ): Culprit | undefined {
+    const reported = worker.handle.position();
+    if (running && reported?.batch === running.id)
+      return { batch: running.batch, at: reported.at, late: false };
+    const answered = reported && error ? this.answered.get(reported.batch) : undefined;
+    if (answered) return { batch: answered, at: reported?.at, late: true };
+    return running ? { batch: running.batch, at: undefined, late: false } : undefined;
+  }
+
+  /**
+   * A task's late crash fails its run, if the run is still going: through one of its batches in
+   * flight, or else its next one. A run already over can only be told on stderr.
+   */
+  private failLate(runId: number, crash: WorkerCrashedError): void {
+    if (!this.activeRuns.has(runId)) {
+      process.stderr.write(`joblib-ts (the run had already ended): ${crash.message}\n`);
+      return;
+    }
+    for (const worker of this.workers) {
+      const pending = worker.outstanding.find((p) => p.batch.runId === runId);
+      if (pending) {
+        // Rejected where it stands: its answer, when it comes, settles nothing more.
+        pending.reject(crash);
+        return;
+      }
+    }
+    const held = this.held.findIndex((p) => p.batch.runId === runId);
+    if (held >= 0) (this.held.splice(held, 1)[0] as Pending).reject(crash);
+    else this.lateFailures.set(runId, crash);
   }
 
   private crashError(
     worker: PooledWorker,
-    running: Pending,
+    culprit: Culprit,
     exitCode: number | null,
     signal: string | null,
     error: Error | undefined,
+    stderr: string | undefined,
   ): WorkerCrashedError {
-    const { batch } = running;
-    const reported = worker.handle.position();
-    const at = reported?.batch === running.id ? reported.at : undefined;
+    const { batch, at, late } = culprit;
     const taskIndex = batch.firstIndex + (at ?? 0);
     const name = batch.locations[at ?? 0]?.name ?? batch.fns[at ?? 0]?.name ?? 'task';
     const which =
@@ -422,12 +570,16 @@ export class WorkerPool {
     } else if (!signal && exitCode !== null && !error) {
       detail += ' (the task, or code it called, ended the worker: process.exit() or a fatal error)';
     }
+    const when = late
+      ? `: ${which} left behind a timer or promise that failed after the task returned`
+      : ` while running ${which}`;
     return new WorkerCrashedError(
-      `A ${this.kindLabel} (${worker.handle.label}) ${how} while running ${which}${detail}`,
+      `A ${this.kindLabel} (${worker.handle.label}) ${how}${when}${detail}`,
       taskIndex,
       name,
       exitCode,
       signal,
+      stderr === undefined ? {} : { workerStderr: stderr },
     );
   }
 }

@@ -3,9 +3,16 @@ import type { Socket } from 'node:net';
 import { onInterruptExit } from '../interrupt.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../wire/protocol.ts';
 import { isSpillable, SpillFiles } from './big-arrays/spill-files.ts';
+import { CrashOutputFilter } from './crash-output.ts';
 import type { WorkerEvents, WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
-import { inheritableExecArgv, tsxDirectory, workerEntryPath } from './worker-launch.ts';
+import {
+  inheritableExecArgv,
+  runningFromSource,
+  tsxDirectory,
+  withoutTsxLoader,
+  workerEntryPath,
+} from './worker-launch.ts';
 
 /** Big arguments' files, for every processes backend of the program (one folder, one exit hook). */
 const spills = new SpillFiles();
@@ -22,18 +29,28 @@ onInterruptExit({
 });
 
 function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefined): WorkerHandle {
-  const execArgv = inheritableExecArgv().filter((arg) => !arg.startsWith('--max-old-space-size'));
+  // Without tsx's loader, unless our own entry is TypeScript (joblib-ts run from its sources): the
+  // worker registers tsx when it imports a TypeScript task module, not for every task.
+  const inherited = runningFromSource ? inheritableExecArgv() : withoutTsxLoader(inheritableExecArgv());
+  const execArgv = inherited.filter((arg) => !arg.startsWith('--max-old-space-size'));
   if (maxWorkerMemoryMb) execArgv.push(`--max-old-space-size=${maxWorkerMemoryMb}`);
   const child: ChildProcess = fork(workerEntryPath('process-entry'), [], {
     serialization: 'advanced',
     execArgv,
-    // fd 4: the worker's last word (which task it was on, what killed it), written synchronously.
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+    // fd 2 through a filter (crash-output.ts): V8's fatal-error report goes into the error, not on
+    // the user's terminal. fd 4: the worker's last word (which task it was on, what killed it),
+    // written synchronously.
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc', 'pipe'],
   });
   liveChildren.add(child);
   let position: { batch: number; at: number } | undefined;
   let lastError: Error | undefined;
   let lastWords = '';
+  const stderr = new CrashOutputFilter((text) => process.stderr.write(text));
+  const stderrPipe = child.stderr as Socket | null;
+  stderrPipe?.setEncoding('utf8');
+  stderrPipe?.on('data', (text: string) => stderr.push(text));
+  stderrPipe?.on('end', () => stderr.end());
   const lastWordPipe = child.stdio[4] as Socket | null;
   lastWordPipe?.on('data', (chunk: Buffer) => {
     lastWords += chunk.toString('utf8');
@@ -41,6 +58,7 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
   // The pipe is ref'd exactly when the worker is (while it has work, or is being stopped): an idle
   // program may exit, but a busy one waits for the worker's 'close', which comes after the pipe's end.
   lastWordPipe?.unref();
+  stderrPipe?.unref();
   const readLastWords = () => {
     for (const line of lastWords.split('\n')) {
       if (!line) continue;
@@ -74,7 +92,8 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
   child.on('close', (code, signal) => {
     liveChildren.delete(child);
     readLastWords();
-    events.exit(code, signal, failure ?? lastError);
+    stderr.end();
+    events.exit(code, signal, failure ?? lastError, stderr.captured);
   });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   return {
@@ -86,11 +105,13 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
       child.ref();
       child.channel?.ref();
       lastWordPipe?.ref();
+      stderrPipe?.ref();
     },
     unref: () => {
       child.unref();
       child.channel?.unref();
       lastWordPipe?.unref();
+      stderrPipe?.unref();
     },
     position: () => {
       readLastWords();
@@ -104,6 +125,7 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
         child.ref();
         child.channel?.ref();
         lastWordPipe?.ref();
+        stderrPipe?.ref();
         child.kill('SIGKILL');
         await exited;
       }

@@ -1,9 +1,9 @@
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { CANCEL_TABLE_SIZE, cancelSlot, type FromWorker, type WorkerInit } from '../wire/protocol.ts';
 import { SharedCopies } from './big-arrays/shared-copies.ts';
 import type { WorkerEvents, WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
-import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-launch.ts';
+import { runningFromSource, tsxDirectory, withoutTsxLoader, workerEntryUrl } from './worker-launch.ts';
 
 /**
  * The run-cancellation table, shared by every thread worker of the process: cancelling a run is one
@@ -18,6 +18,59 @@ let liveThreads = 0;
 /** How many worker threads of this program have not exited yet. */
 export function liveWorkerThreadCount(): number {
   return liveThreads;
+}
+
+/**
+ * The flags a worker thread starts with: the caller's, less tsx's loader (see `withoutTsxLoader`);
+ * `undefined` (inherit them all) when there is nothing to take out. Worked out on the first start.
+ */
+let threadExecArgv: string[] | undefined | null = null;
+
+/**
+ * A worker given `execArgv` refuses the flags that only a process can have (`--expose-gc`,
+ * `--max-old-space-size`); they apply to every thread anyway, so they are left out, as Node names them.
+ */
+function newWorker(target: string | URL, options: WorkerOptions): Worker {
+  if (threadExecArgv === null) {
+    const filtered = withoutTsxLoader(process.execArgv);
+    threadExecArgv = filtered.length === process.execArgv.length ? undefined : filtered;
+  }
+  if (!threadExecArgv) return new Worker(target, options);
+  try {
+    return new Worker(target, { ...options, execArgv: threadExecArgv });
+  } catch (error) {
+    if (!isInvalidExecArgv(error)) throw error;
+    threadExecArgv = withoutFlags(threadExecArgv, (error as Error).message);
+  }
+  try {
+    return new Worker(target, { ...options, execArgv: threadExecArgv });
+  } catch (error) {
+    if (!isInvalidExecArgv(error)) throw error;
+    // Not the message we know: inherit everything, tsx included, as before.
+    threadExecArgv = undefined;
+    return new Worker(target, options);
+  }
+}
+
+function isInvalidExecArgv(error: unknown): boolean {
+  return (error as { code?: string }).code === 'ERR_WORKER_INVALID_EXEC_ARGV';
+}
+
+/** `argv` less the flags that Node's message names (`...invalid execArgv flags: --expose-gc, --stack-size=1`). */
+function withoutFlags(argv: string[], message: string): string[] {
+  const named = new Set((message.split(': ')[1] ?? '').split(',').map((flag) => flag.trim()));
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!named.has(arg)) {
+      kept.push(arg);
+      continue;
+    }
+    // `--flag value`: the value goes with its flag.
+    const next = argv[i + 1];
+    if (!arg.includes('=') && next !== undefined && !next.startsWith('-')) i++;
+  }
+  return kept;
 }
 
 function startThread(events: WorkerEvents, maxWorkerMemoryMb: number | undefined): WorkerHandle {
@@ -45,15 +98,16 @@ function startThread(events: WorkerEvents, maxWorkerMemoryMb: number | undefined
       }
       await import(${JSON.stringify(entry.href)});
     })().catch((error) => { process.nextTick(() => { throw error; }); });`;
-    worker = new Worker(bootstrap, { eval: true, workerData: init, resourceLimits });
+    worker = newWorker(bootstrap, { eval: true, workerData: init, resourceLimits });
   } else {
-    worker = new Worker(entry, { workerData: init, resourceLimits });
+    worker = newWorker(entry, { workerData: init, resourceLimits });
   }
   liveThreads++;
   let failure: Error | undefined;
   worker.on('message', (message: FromWorker) => events.message(message));
-  worker.on('error', (error) => {
-    failure = error;
+  worker.on('error', (error: unknown) => {
+    // A rejection with a string or an object is re-thrown as it is (thread-entry.ts).
+    failure = error instanceof Error ? error : new Error(String(error));
   });
   worker.on('exit', (code) => {
     liveThreads--;

@@ -3,11 +3,25 @@
  * `run()` calls and across `Parallel` instances (as joblib's reusable executor), replaced when the
  * configuration changes, and shut down after a long idle time.
  */
+
+import { unclonableReason } from '../wire/clonable.ts';
 import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
 import { replaceBigViews } from './big-arrays/replace.ts';
 import { type PoolBatch, type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 
 const IDLE_SHUTDOWN_MS = 300_000;
+
+/** Why one of the batch's arguments would lose its meaning in a worker, if one would. */
+function firstUnclonableArgument(batch: BackendBatch): string | undefined {
+  for (const args of batch.args) {
+    for (const arg of args) {
+      if (arg === null || typeof arg !== 'object') continue;
+      const reason = unclonableReason(arg);
+      if (reason !== undefined) return reason;
+    }
+  }
+  return undefined;
+}
 
 interface SharedPool {
   readonly kind: string;
@@ -86,6 +100,11 @@ export abstract class WorkerBackend implements ParallelBackend {
     return this.shared?.pool.workerLabels ?? [];
   }
 
+  /** How many workers the current pool has started since it was made (for diagnostics and tests). */
+  get workersStarted(): number {
+    return this.shared?.pool.workersStarted ?? 0;
+  }
+
   startRun(runId: number): void {
     const key = this.poolKey();
     const kind = this.poolKind;
@@ -99,7 +118,7 @@ export abstract class WorkerBackend implements ParallelBackend {
     shared.idleTimer = undefined;
     shared.activeRuns++;
     this.shared = shared;
-    shared.pool.warm();
+    shared.pool.startRun(runId);
     this.runs.add(runId);
   }
 
@@ -107,6 +126,7 @@ export abstract class WorkerBackend implements ParallelBackend {
     this.bigArrays.release(runId);
     const shared = this.shared;
     if (!shared || !this.runs.delete(runId)) return;
+    shared.pool.endRun(runId);
     shared.activeRuns--;
     if (shared.activeRuns > 0) return;
     if (shared.retiring) {
@@ -120,6 +140,10 @@ export abstract class WorkerBackend implements ParallelBackend {
   runBatch(batch: BackendBatch): Promise<BatchOutcome> {
     const shared = this.shared;
     if (!shared) return Promise.reject(new Error('joblib-ts internal error: runBatch outside a run.'));
+    // An argument that would arrive without its class is refused before anything is sent (the
+    // dispatcher then names the task and the argument).
+    const lost = firstUnclonableArgument(batch);
+    if (lost !== undefined) return Promise.reject(new TypeError(lost));
     let prepared: PoolBatch;
     try {
       prepared = this.withBigArrays(batch);

@@ -37,3 +37,34 @@ export function inheritableExecArgv(): string[] {
   }
   return out;
 }
+
+/** Whether the value of a loader flag (`--import`, `--require`, `--loader`) is tsx's, by name or by path. */
+function isTsxLoader(value: string): boolean {
+  return /^tsx(\/|$)/.test(value) || /[\\/]node_modules[\\/]tsx[\\/]/.test(value);
+}
+
+const LOADER_FLAGS = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader']);
+
+/**
+ * `argv` without tsx's loader flags. A worker started with them loads tsx (and, in a child process,
+ * starts tsx's hooks thread) before anything else: a third of a worker thread's start and most of a
+ * child's, wasted on workers that run JavaScript or built-ins. The worker registers tsx itself when it
+ * imports a TypeScript module (executor.ts).
+ */
+export function withoutTsxLoader(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    if (LOADER_FLAGS.has(flag)) {
+      const value = eq > 0 ? arg.slice(eq + 1) : (argv[i + 1] ?? '');
+      if (isTsxLoader(value.startsWith('file:') ? fileURLToPath(value) : value)) {
+        if (eq < 0) i++;
+        continue;
+      }
+    }
+    out.push(arg);
+  }
+  return out;
+}

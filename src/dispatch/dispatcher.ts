@@ -16,6 +16,7 @@ import { watchInterrupts } from '../interrupt.ts';
 import { cachedLocation, type LocatedFunction, locateFunction } from '../locate/index.ts';
 import { assertImportableByWorker } from '../main-guard.ts';
 import { isThenable } from '../values.ts';
+import { unclonableReason } from '../wire/clonable.ts';
 import type { BatchSizer } from './batch-size.ts';
 import type { RunCounters } from './counters.ts';
 
@@ -86,6 +87,8 @@ function findUnsendable(batch: BackendBatch, cause: unknown): UnsendableArgument
     const args = batch.args[t] as readonly unknown[];
     for (let a = 0; a < args.length; a++) {
       try {
+        const lost = unclonableReason(args[a]);
+        if (lost !== undefined) throw new TypeError(lost);
         structuredClone(args[a]);
       } catch (error) {
         const taskIndex = batch.firstIndex + t;

@@ -66,7 +66,9 @@ export type FromWorker =
     }
   | { t: 'cancelled'; id: number; completed: number }
   /** Processes only: task `at` of batch `id` is starting (sent when the batch asks for reports). */
-  | { t: 'at'; id: number; at: number };
+  | { t: 'at'; id: number; at: number }
+  /** The worker has loaded its entry and takes batches: it no longer counts as starting. */
+  | { t: 'ready' };
 
 /** Size of the cancellation table: a run is cancelled when `table[run % SIZE] === run`. */
 export const CANCEL_TABLE_SIZE = 1024;

@@ -9,9 +9,11 @@ import { sourceHash } from '../locate/source-hash.ts';
 import { beginTaskModuleImport, endTaskModuleImport } from '../main-guard.ts';
 import { isTypeScriptUrl, registerTsx, tsxActiveInThisThread } from '../tsx.ts';
 import { isThenable } from '../values.ts';
+import { unclonableReason } from '../wire/clonable.ts';
 import { callPacked, packResults } from '../wire/packed-numbers.ts';
 import type { BatchMessage, FromWorker, WorkerInit } from '../wire/protocol.ts';
 import { SpillReader } from './spill-reader.ts';
+import { runAsTask } from './task-context.ts';
 
 export interface ExecutorOptions {
   init: WorkerInit;
@@ -73,11 +75,16 @@ export class TaskExecutor {
         const fn = this.functions.get(fnId) ?? (await this.resolve(fnId));
         // After the import: loading a module is not the task's own running time.
         onTaskStart?.(message, i);
-        let value = packed
-          ? callPacked(fn, packed, i)
-          : fn(
-              ...(message.spilled ? this.spills.restore(run, args[i] as unknown[]) : (args[i] as unknown[])),
-            );
+        const at = i;
+        let value = runAsTask(id, at, () =>
+          packed
+            ? callPacked(fn, packed, at)
+            : fn(
+                ...(message.spilled
+                  ? this.spills.restore(run, args[at] as unknown[])
+                  : (args[at] as unknown[])),
+              ),
+        );
         if (isThenable(value)) value = await value;
         results[i] = value;
         if (yieldEveryMs && performance.now() - lastYield > yieldEveryMs) {
@@ -100,15 +107,28 @@ export class TaskExecutor {
         error.error.stack = withoutOurFrames(error.error.stack);
       return { t: 'fail', id, at: i, error };
     }
-    return { t: 'done', id, results: packResults(results) ?? results };
+    // One turn of the event loop before answering: a rejection nobody handles, or a throw the tasks
+    // scheduled at once, kills the worker now and fails the batch, instead of after it has resolved.
+    await new Promise((resolve) => setImmediate(resolve));
+    const packedResults = packResults(results);
+    if (!packedResults) {
+      // A result that would arrive as a plain object without its class is refused, not sent.
+      for (let r = 0; r < count; r++) {
+        const reason = unclonableReason(results[r]);
+        if (reason !== undefined) return this.unsendableResult(message, results, reason, r);
+      }
+    }
+    return { t: 'done', id, results: packedResults ?? results };
   }
 
   /** The answer to send when `done` could not be sent: finds the first result that cannot travel. */
-  unsendableResult(message: BatchMessage, results: unknown[], error: unknown): FromWorker {
-    const at = Math.max(
-      0,
-      results.findIndex((r) => !canClone(r)),
-    );
+  unsendableResult(message: BatchMessage, results: unknown[], error: unknown, known?: number): FromWorker {
+    const at =
+      known ??
+      Math.max(
+        0,
+        results.findIndex((r) => !canClone(r)),
+      );
     const reason = error instanceof Error ? error.message : String(error);
     const wrapped = new TypeError(
       `The result of this task cannot be sent back to the caller (${reason}). Return plain data: numbers, strings, arrays, plain objects, typed arrays, Map, Set, Date, BigInt.`,
@@ -200,7 +220,10 @@ function withoutOurFrames(stack: string): string {
   return stack
     .split('\n')
     .filter(
-      (line) => !/[\\/](src|dist)[\\/]worker[\\/](executor|thread-entry|process-entry)\.[jt]s:/.test(line),
+      (line) =>
+        !/[\\/](src|dist)[\\/]worker[\\/](executor|thread-entry|process-entry|task-context)\.[jt]s:/.test(
+          line,
+        ) && !line.includes('AsyncLocalStorage.run (node:async_hooks'),
     )
     .join('\n');
 }

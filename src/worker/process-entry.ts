@@ -1,9 +1,10 @@
 /** Entry of a child process worker: like a thread worker, over the IPC channel with V8 serialization. */
 import { writeSync } from 'node:fs';
 import { markAsWorker } from '../main-guard.ts';
-import type { BatchMessage, ToWorker, WorkerInit } from '../wire/protocol.ts';
+import type { BatchMessage, FromWorker, ToWorker, WorkerInit } from '../wire/protocol.ts';
 import { TaskExecutor } from './executor.ts';
 import { exitWithParent } from './parent-watch.ts';
+import { currentTask } from './task-context.ts';
 
 markAsWorker();
 if (!process.send) {
@@ -37,6 +38,8 @@ process.on('exit', () => lastWord());
 // An error thrown outside the task's own call (a timer, a stray promise) kills the worker; say what it was.
 for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
   process.on(event, (error: unknown) => {
+    // Name the task that left the timer or promise behind, not the one running now.
+    current = currentTask() ?? current;
     lastWord(error);
     process.stderr.write(
       `joblib-ts worker: ${event === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection'}: ${error instanceof Error ? error.stack : String(error)}\n`,
@@ -75,6 +78,8 @@ process.on('message', (message: ToWorker | { t: 'init'; init: WorkerInit }) => {
         if (batch.report) send({ t: 'at', id: batch.id, at });
       },
     });
+    // The pool starts a few workers at a time: this one is up, the next may start.
+    send({ t: 'ready' } satisfies FromWorker);
     return;
   }
   if (message.t === 'prefetch') {

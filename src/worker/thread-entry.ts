@@ -1,8 +1,15 @@
 /** Entry of a worker thread: runs batches one after another, in the order they arrive. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { markAsWorker } from '../main-guard.ts';
-import { type BatchMessage, cancelSlot, type ToWorker, type WorkerInit } from '../wire/protocol.ts';
+import {
+  type BatchMessage,
+  cancelSlot,
+  type FromWorker,
+  type ToWorker,
+  type WorkerInit,
+} from '../wire/protocol.ts';
 import { TaskExecutor } from './executor.ts';
+import { currentTask } from './task-context.ts';
 
 markAsWorker();
 const init = workerData as WorkerInit;
@@ -19,6 +26,20 @@ const executor = new TaskExecutor({
         Atomics.store(position, 1, at);
       }
     : undefined,
+});
+
+// A throw outside a task's own call (a timer, a rejection nobody handles) kills this worker, as it kills
+// a worker process: first point the position slots at the task it came from, for the caller's error.
+function blameTask(): void {
+  const task = currentTask();
+  if (!task || !position) return;
+  Atomics.store(position, 0, task.batch);
+  Atomics.store(position, 1, task.at);
+}
+process.on('uncaughtExceptionMonitor', blameTask);
+process.on('unhandledRejection', (reason) => {
+  blameTask();
+  throw reason;
 });
 
 const port = parentPort!;
@@ -48,3 +69,5 @@ port.on('message', (message: ToWorker) => {
   queue.push(message);
   if (!running) void drain();
 });
+// The pool starts a few workers at a time: this one is up, the next may start.
+port.postMessage({ t: 'ready' } satisfies FromWorker);
