@@ -32,6 +32,7 @@ function retire(shared: SharedPool): Promise<void> {
 export abstract class WorkerBackend implements ParallelBackend {
   abstract readonly name: string;
   readonly inProcess = false;
+  readonly byValue = true;
   private shared: SharedPool | undefined;
   private readonly runs = new Set<number>();
 
@@ -94,6 +95,7 @@ export abstract class WorkerBackend implements ParallelBackend {
   endRun(runId: number): void {
     const shared = this.shared;
     if (!shared || !this.runs.delete(runId)) return;
+    shared.pool.forgetRun(runId);
     shared.activeRuns--;
     if (shared.activeRuns > 0) return;
     if (shared.retiring) {
