@@ -278,7 +278,10 @@ export class WorkerPool {
       if (ref.kind !== 'value') continue;
       if (typeof ref.code !== 'string') worker.knownCode.add(ref.code.hash);
       let ofRun = this.runDefinitions.get(ref.run);
-      if (!ofRun) this.runDefinitions.set(ref.run, (ofRun = new Set()));
+      if (!ofRun) {
+        ofRun = new Set();
+        this.runDefinitions.set(ref.run, ofRun);
+      }
       ofRun.add(id);
     }
   }
