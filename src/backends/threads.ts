@@ -3,7 +3,7 @@ import { CANCEL_TABLE_SIZE, cancelSlot, type FromWorker, type WorkerInit } from 
 import { SharedCopies } from './big-arrays/shared-copies.ts';
 import { type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
-import { runningFromSource, tsxDirectory, workerEntryUrl } from './worker-launch.ts';
+import { inheritableExecArgv, runningFromSource, tsxDirectory, workerEntryUrl } from './worker-launch.ts';
 
 /**
  * The run-cancellation table, shared by every thread worker of the process: cancelling a run is one
@@ -23,6 +23,7 @@ function startThread(events: WorkerEvents, maxWorkerMemoryMb: number | undefined
   };
   const resourceLimits = maxWorkerMemoryMb ? { maxOldGenerationSizeMb: maxWorkerMemoryMb } : undefined;
   const entry = workerEntryUrl('thread-entry');
+  const execArgv = inheritableExecArgv();
   let worker: Worker;
   if (runningFromSource) {
     // Our own entry is TypeScript here: register tsx in the thread, then load the entry.
@@ -37,9 +38,9 @@ function startThread(events: WorkerEvents, maxWorkerMemoryMb: number | undefined
       }
       await import(${JSON.stringify(entry.href)});
     })().catch((error) => { process.nextTick(() => { throw error; }); });`;
-    worker = new Worker(bootstrap, { eval: true, workerData: init, resourceLimits });
+    worker = new Worker(bootstrap, { eval: true, workerData: init, resourceLimits, execArgv });
   } else {
-    worker = new Worker(entry, { workerData: init, resourceLimits });
+    worker = new Worker(entry, { workerData: init, resourceLimits, execArgv });
   }
   let failure: Error | undefined;
   worker.on('message', (message: FromWorker) => events.message(message));

@@ -255,7 +255,7 @@ export class CaptureSession {
         throw new Refusal(
           path,
           typeName(value),
-          `it holds state of Node itself (a handle, a connection, a stream); create it inside the task from plain data passed as an argument`,
+          `create ${typeName(value).replace(/^an? /, 'the ')} inside the task, from plain data passed as an argument (it holds state of Node itself: a handle, a connection or a stream, which only its own thread can use)`,
         );
       return;
     }
