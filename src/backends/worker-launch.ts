@@ -41,7 +41,8 @@ export function inheritableExecArgv(): string[] {
       i++;
       continue;
     }
-    if (/^(--eval|--print)=/.test(arg) || /^(-i|--interactive|-c|--check|--input-type(=.*)?)$/.test(arg)) continue;
+    if (/^(--eval|--print)=/.test(arg) || /^(-i|--interactive|-c|--check|--input-type(=.*)?)$/.test(arg))
+      continue;
     out.push(arg);
   }
   return out;

@@ -3,10 +3,9 @@
  * inspector session: closure, block, script and module scopes (a module's imports included), then the
  * global object of the function's own realm (a `vm` context's, for notebook kernels).
  */
-import { builtinModules } from 'node:module';
-import { runInNewContext } from 'node:vm';
 import type { AnyFunction } from '../delayed.ts';
 import { post } from '../locate/inspector.ts';
+import { isBaselineGlobal } from './globals.ts';
 
 interface RemoteObject {
   type?: string;
@@ -27,82 +26,6 @@ interface InternalProperty {
 const PROBE = Symbol.for('joblib-ts.capture.probe');
 const HOLDER = Symbol.for('joblib-ts.capture.holder');
 const GROUP = 'joblib-ts-capture';
-
-/**
- * Globals every worker has (those of a fresh context and Node's own), never captured. CommonJS's
- * per-module names are here too: a worker gives none of them a meaning of the caller's.
- */
-const NODE_GLOBALS = [
-  'process',
-  'global',
-  'Buffer',
-  'clearImmediate',
-  'setImmediate',
-  'clearInterval',
-  'clearTimeout',
-  'setInterval',
-  'setTimeout',
-  'queueMicrotask',
-  'structuredClone',
-  'atob',
-  'btoa',
-  'URL',
-  'URLSearchParams',
-  'DOMException',
-  'AbortController',
-  'AbortSignal',
-  'Event',
-  'EventTarget',
-  'CustomEvent',
-  'TextEncoder',
-  'TextDecoder',
-  'TextEncoderStream',
-  'TextDecoderStream',
-  'CompressionStream',
-  'DecompressionStream',
-  'ReadableStream',
-  'WritableStream',
-  'TransformStream',
-  'BroadcastChannel',
-  'MessageChannel',
-  'MessagePort',
-  'MessageEvent',
-  'Blob',
-  'File',
-  'performance',
-  'fetch',
-  'FormData',
-  'Headers',
-  'Request',
-  'Response',
-  'WebSocket',
-  'crypto',
-  'navigator',
-  'console',
-  'require',
-  'module',
-  'exports',
-  '__filename',
-  '__dirname',
-];
-
-let baseline: Set<string> | undefined;
-
-/** Whether a worker has a global of this name of its own (so the function's use of it is not a capture). */
-export function isBaselineGlobal(name: string): boolean {
-  if (!baseline) {
-    baseline = new Set([
-      ...Object.getOwnPropertyNames(runInNewContext('globalThis') as object),
-      ...NODE_GLOBALS,
-    ]);
-  }
-  return baseline.has(name) || /^(ReadableStream|WritableStream|Performance|Crypto|Transform)\w*$/.test(name);
-}
-
-/** `a REPL's `zlib` global: Node's own module, reached as a module rather than copied. */
-export function isBuiltinModuleGlobal(name: string): boolean {
-  return builtinModules.includes(name);
-}
 
 /**
  * The values `fn` sees for `names`, innermost scope first. Names it does not find, or finds only as a

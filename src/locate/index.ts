@@ -5,6 +5,7 @@
  */
 import { builtinModules, findSourceMap } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isBaselineGlobal } from '../capture/globals.ts';
 import type { AnyFunction } from '../delayed.ts';
 import { UnreachableFunctionError } from '../errors.ts';
 import { isEntryFileUrl } from '../main-guard.ts';
@@ -69,7 +70,9 @@ export async function locateByReference(fn: AnyFunction): Promise<LocatedFunctio
 
 async function find(fn: AnyFunction): Promise<LocatedFunction | undefined> {
   const global = findInGlobals(fn);
-  if (global) return { ref: { kind: 'global', path: global }, name: global.join('.') };
+  // Only globals a worker has too: a REPL's or a script's own functions are globals of the caller alone.
+  if (global && isBaselineGlobal(global[0] as string) && (global[0] !== 'global' || global.length === 1))
+    return { ref: { kind: 'global', path: global }, name: global.join('.') };
   const { location } = inspectFunction(fn);
   if (!location || location.url.startsWith('node:')) return findInBuiltinModules(fn);
   // eval, REPL, `node -e`, vm contexts: no module to import. The entry file: importing it would run the program.
