@@ -24,6 +24,7 @@ export interface AnalyzedFunction {
 }
 
 const analyzed = new WeakMap<AnyFunction, AnalyzedFunction>();
+const byLiteral = new Map<string, AnalyzedFunction>();
 const lineStarts = new Map<string, number[]>();
 
 /** Reads `fn`'s code once; throws `UnreachableFunctionError` when it cannot travel by value. */
@@ -32,6 +33,13 @@ export function analyzeFunction(fn: AnyFunction): AnalyzedFunction {
   if (hit) return hit;
   const source = Function.prototype.toString.call(fn);
   const { location } = inspectFunction(fn);
+  // Closures made by one function literal (one per task, say) share their analysis.
+  const key = location ? `${location.scriptId}:${location.line}:${location.column}` : undefined;
+  const same = key ? byLiteral.get(key) : undefined;
+  if (same && same.source === source) {
+    analyzed.set(fn, same);
+    return same;
+  }
   const where = location ? describeLocation(location) : 'an unknown place';
   const name = fn.name || '(anonymous function)';
   const facts = analyzeSource(source);
@@ -65,6 +73,7 @@ export function analyzeFunction(fn: AnyFunction): AnalyzedFunction {
     where,
   };
   analyzed.set(fn, result);
+  if (key) byLiteral.set(key, result);
   return result;
 }
 

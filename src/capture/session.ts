@@ -9,7 +9,7 @@
 import { types } from 'node:util';
 import type { AnyFunction } from '../delayed.ts';
 import { describeValue, UncapturableValueError, UnreachableFunctionError } from '../errors.ts';
-import { type LocatedFunction, locateByReference } from '../locate/index.ts';
+import { cachedLocation, type LocatedFunction, locateByReference } from '../locate/index.ts';
 import { inspectFunction } from '../locate/inspector.ts';
 import type { FunctionRef } from '../wire/function-ref.ts';
 import { containerKind, encodeTags, isClonableLeaf, needsTags, type TagHooks } from '../wire/tagged.ts';
@@ -63,9 +63,26 @@ export class CaptureSession {
 
   constructor(private readonly runId: number) {}
 
+  /**
+   * Functions that capture nothing, by source text: `inputs.map((i) => delayed((x) => x * 2)(i))` makes a
+   * new arrow per task, and all of them are one definition (their code is all there is to them).
+   */
+  private readonly capturesNothing = new Map<string, LocatedFunction>();
+
   /** A task's function: by reference when a worker can import it, else by value with its captures as of now. */
   async locate(fn: AnyFunction): Promise<LocatedFunction> {
-    return (await locateByReference(fn)) ?? (await this.capture(fn));
+    return this.known(fn) ?? (await locateByReference(fn)) ?? (await this.capture(fn));
+  }
+
+  /** The answer without looking further, when this run has one already (synchronous: the per-task path). */
+  known(fn: AnyFunction): LocatedFunction | undefined {
+    return (
+      cachedLocation(fn) ??
+      this.byValue.get(fn) ??
+      (this.capturesNothing.size > 0
+        ? this.capturesNothing.get(Function.prototype.toString.call(fn))
+        : undefined)
+    );
   }
 
   /**
@@ -134,6 +151,7 @@ export class CaptureSession {
       throw error;
     }
     depList.push(...deps);
+    if (names.length === 0) this.capturesNothing.set(analysis.source, located);
     return located;
   }
 

@@ -270,7 +270,7 @@ class TaskRun implements RunCounters {
       } else {
         // Most runs call one function: skip the WeakMap lookup when it is the same as the last task's.
         if (fn !== this.lastFn) {
-          this.lastLocation = cachedLocation(fn) ?? (await this.locate(fn));
+          this.lastLocation = cachedLocation(fn) ?? this.capture?.known(fn) ?? (await this.locate(fn));
           this.lastFn = fn;
         }
         locations[count] = this.lastLocation;
