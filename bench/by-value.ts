@@ -1,7 +1,8 @@
 /**
  * What sending a function by value costs (issue 13): an inline arrow against the same code exported by a
  * module (sent by reference), on W1 (100,000 trivial tasks) and W3 (2,000 tasks of 1 ms of CPU), on the
- * threads and processes backends, 2 workers. Run: `npx tsx bench/by-value.ts` (BENCH_REPS=N to change
+ * threads and processes backends, 2 workers; W1 also with the arrow made once, outside the loop (by
+ * value without a new function object per task). Run: `npx tsx bench/by-value.ts` (BENCH_REPS=N to change
  * the repetitions, 7 by default).
  *
  * Both variants run on the same warm pool, alternated repetition by repetition, so that load on the
@@ -47,12 +48,15 @@ const spinInline = () => {
   return acc;
 };
 
+/** The same arrow made once, outside the loop: by value, one definition for every task. */
+const squareArrow = (x: number) => x * x;
+
 interface Variant {
   readonly label: string;
   readonly tasks: () => ReturnType<ReturnType<typeof delayed>>[];
 }
 
-const workloads: { id: string; title: string; variants: [Variant, Variant] }[] = [
+const workloads: { id: string; title: string; variants: Variant[] }[] = [
   {
     id: 'W1',
     title: `${SIZES.w1Tasks.toLocaleString('en-US')} trivial tasks`,
@@ -64,6 +68,10 @@ const workloads: { id: string; title: string; variants: [Variant, Variant] }[] =
       {
         label: 'inline (x) => x * x',
         tasks: () => Array.from({ length: SIZES.w1Tasks }, (_, i) => delayed((x: number) => x * x)(i)),
+      },
+      {
+        label: 'arrow made once',
+        tasks: () => Array.from({ length: SIZES.w1Tasks }, (_, i) => delayed(squareArrow)(i)),
       },
     ],
   },
@@ -89,7 +97,7 @@ for (const backend of ['threads', 'processes'] as const) {
   for (const { id, title, variants } of workloads) {
     // Warm: workers started, modules imported, code compiled, both variants once.
     for (const variant of variants) await parallel.run(variant.tasks());
-    const times: [number[], number[]] = [[], []];
+    const times: number[][] = variants.map(() => []);
     for (let rep = 0; rep < REPS; rep++) {
       for (const [v, variant] of variants.entries()) {
         const tasks = variant.tasks();
@@ -98,10 +106,11 @@ for (const backend of ['threads', 'processes'] as const) {
         times[v]?.push(performance.now() - t0);
       }
     }
-    const [byReference, byValue] = times.map(median) as [number, number];
-    const ratio = byValue / byReference;
+    const [byReference, byValue, once] = times.map(median) as [number, number, number | undefined];
+    const cell = (ms: number | undefined) =>
+      ms === undefined ? '—' : `${ms.toFixed(1)} ms (${(ms / byReference).toFixed(2)}×)`;
     rows.push(
-      `| ${id}: ${title} | ${backend} | ${byReference.toFixed(1)} ms | ${byValue.toFixed(1)} ms | ${ratio.toFixed(3)} |`,
+      `| ${id}: ${title} | ${backend} | ${byReference.toFixed(1)} ms | ${cell(byValue)} | ${cell(once)} |`,
     );
     console.error(rows[rows.length - 1]);
   }
@@ -112,7 +121,7 @@ console.log(
   `By value vs by reference, ${WORKERS} workers, median of ${REPS} runs; ${new Date().toISOString().slice(0, 10)}, ${availableParallelism()} CPUs (${cpus()[0]?.model.trim()}), Node ${process.version}; W3's 1 ms = ${iterations.toLocaleString('en-US')} iterations\n`,
 );
 console.log(
-  '| workload | backend | exported function (by reference) | inline arrow (by value) | by value / by reference |',
+  '| workload | backend | exported function (by reference) | inline arrow, a new one per task (by value) | arrow made once (by value) |',
 );
 console.log('| --- | --- | --- | --- | --- |');
 for (const row of rows) console.log(row);
