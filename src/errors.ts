@@ -28,6 +28,25 @@ export class UnreachableFunctionError extends JoblibError {
   }
 }
 
+/**
+ * A function sent by value uses a variable whose value cannot be copied to a worker (a socket, a stream,
+ * a WeakMap, a Proxy...): refused before any task runs.
+ */
+export class UncapturableValueError extends UnreachableFunctionError {
+  override name = 'UncapturableValueError';
+  constructor(
+    message: string,
+    functionName: string,
+    location: string | undefined,
+    /** The captured variable, as the function names it (`client`), with the path to the bad part (`client.socket`). */
+    readonly variable: string,
+    /** What the value is: `a Socket`, `a WeakMap`. */
+    readonly valueType: string,
+  ) {
+    super(message, functionName, location);
+  }
+}
+
 /** An opt-in part of joblib-ts (the Redis backend, the experiment command) whose packages are not installed. */
 export class MissingExtraError extends JoblibError {
   override name = 'MissingExtraError';

@@ -23,6 +23,7 @@ export {
   MissingExtraError,
   TaskImportError,
   TimeoutError,
+  UncapturableValueError,
   UnreachableFunctionError,
   UnsendableArgumentError,
   WorkerCrashedError,

@@ -65,6 +65,13 @@ export function isMainProgram(meta: ImportMeta): boolean {
   return true;
 }
 
+/** Whether `url` is the program's entry file (in the caller; a worker has no entry file of its own). */
+export function isEntryFileUrl(url: string): boolean {
+  if (isJoblibWorker() || !url.startsWith('file:')) return false;
+  const file = realPath(url);
+  return file !== undefined && file === entryFile();
+}
+
 /**
  * Refuses, before anything runs, a task whose module is the unguarded entry file: importing it in a
  * worker would start the whole program again there.

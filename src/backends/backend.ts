@@ -18,6 +18,12 @@ export interface BackendBatch {
   readonly timeoutMs?: number;
   /** Every task of the batch calls the same function (backends may then skip looking at each). */
   readonly uniform?: true;
+  /**
+   * Set when arguments hold functions or instances of classes that travel: they are encoded as tags
+   * (`wire/tagged.ts`), and `deps` are the definitions the tags name. Only for backends with `byValue`.
+   */
+  readonly encoded?: true;
+  readonly deps?: readonly LocatedFunction[];
 }
 
 export type BatchOutcome =
@@ -34,6 +40,11 @@ export interface ParallelBackend {
   readonly concurrency: number;
   /** True when tasks run in the caller's thread: functions are then not located and arguments not copied. */
   readonly inProcess: boolean;
+  /**
+   * True when its workers take functions sent by value (closures, inline arrows, functions of the entry
+   * file) and encoded arguments. Without it, only functions a worker can import are accepted.
+   */
+  readonly byValue?: boolean;
   /**
    * Runs a batch. Rejects only when the batch could not run at all (an argument that cannot be sent,
    * a worker that died); a task's own error resolves as `{ ok: false }`.

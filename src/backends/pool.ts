@@ -3,13 +3,18 @@
  * workers only as batches need them, picks the least loaded worker, defines each function once per worker, ref's workers only while they hold work
  * (so an idle program exits by itself), and turns a worker's death into an error instead of a hang.
  */
+
+import { functionId } from '../capture/function-ids.ts';
+import { mapThrownStacks } from '../capture/stack.ts';
 import { cpuCount } from '../cpu.ts';
 import { findErrorClass } from '../error-class.ts';
 import { deserializeThrown, TaskImportError, TimeoutError, WorkerCrashedError } from '../errors.ts';
 import { onInterruptExit } from '../interrupt.ts';
 import type { LocatedFunction } from '../locate/index.ts';
+import type { FunctionRef } from '../wire/function-ref.ts';
 import { packArgs } from '../wire/packed-numbers.ts';
 import type { BatchMessage, FromWorker, ToWorker } from '../wire/protocol.ts';
+import { decodeTags } from '../wire/tagged.ts';
 import type { BackendBatch, BatchOutcome } from './backend.ts';
 
 /** A batch as the pool sends it: the backend may have replaced big array arguments (`big-arrays/`). */
@@ -58,7 +63,12 @@ interface PooledWorker {
   readonly handle: WorkerHandle;
   /** Batches sent to this worker, in the order it runs them: the first is running. */
   readonly outstanding: Pending[];
-  readonly knownFunctions: Set<number>;
+  /** Definitions this worker has, by id (to rebuild instances of the classes among them in results). */
+  readonly knownFunctions: Map<number, LocatedFunction>;
+  /** Hashes of the code sent by value that this worker has compiled: sent again as the hash alone. */
+  readonly knownCode: Set<string>;
+  /** Definitions of ended runs, for the worker to drop with its next batch. */
+  forget: number[];
   alive: boolean;
   /** Whether it has said it is up (its first message); until then it counts as starting. */
   ready: boolean;
@@ -94,18 +104,6 @@ interface Culprit {
 /** Time a worker may take to start and import a task module before a batch with a timeout counts as late. */
 const START_ALLOWANCE_MS = 30_000;
 
-let nextFunctionId = 1;
-const functionIds = new WeakMap<LocatedFunction, number>();
-
-function functionId(located: LocatedFunction): number {
-  let id = functionIds.get(located);
-  if (id === undefined) {
-    id = nextFunctionId++;
-    functionIds.set(located, id);
-  }
-  return id;
-}
-
 /** Pools whose workers have not all exited yet: on Ctrl-C the program closes them and waits for that. */
 const openPools = new Set<WorkerPool>();
 onInterruptExit({
@@ -129,6 +127,8 @@ export class WorkerPool {
   private readonly activeRuns = new Set<number>();
   /** Runs failed by a late crash while none of their batches was in flight: their next batch fails. */
   private readonly lateFailures = new Map<number, WorkerCrashedError>();
+  /** Definitions sent by value, by the run that captured them: forgotten when it ends. */
+  private readonly runDefinitions = new Map<number, Set<number>>();
 
   constructor(
     private readonly size: number,
@@ -224,13 +224,15 @@ export class WorkerPool {
     let id = functionId(located);
     const first = id;
     let ids: number[] | undefined;
-    const defs: [number, LocatedFunction['ref']][] = [];
-    if (!worker.knownFunctions.has(id)) defs.push([id, located.ref]);
+    const defs: LocatedFunction[] = [];
+    const taken = new Set<number>();
+    if (!worker.knownFunctions.has(id)) definitionsOf(worker, located, defs, taken);
+    for (const dep of batch.deps ?? []) definitionsOf(worker, dep, defs, taken);
     for (let i = batch.uniform ? locations.length : 1; i < locations.length; i++) {
       if (locations[i] !== located) {
         located = locations[i] as LocatedFunction;
         id = functionId(located);
-        if (!worker.knownFunctions.has(id) && !defs.some(([d]) => d === id)) defs.push([id, located.ref]);
+        if (!worker.knownFunctions.has(id)) definitionsOf(worker, located, defs, taken);
       }
       if (ids) ids.push(id);
       else if (id !== first) {
@@ -246,7 +248,9 @@ export class WorkerPool {
       args: packed ? [] : (batch.args as unknown[][]),
     };
     if (packed) message.packed = packed;
-    if (defs.length > 0) message.defs = defs;
+    if (defs.length > 0) message.defs = defs.map((d) => wireDefinition(worker, d));
+    if (batch.encoded) message.enc = true;
+    if (worker.forget.length > 0) message.forget = worker.forget;
     if (batch.timeoutMs !== undefined) message.report = true;
     if (batch.spilled) message.spilled = true;
     try {
@@ -255,7 +259,8 @@ export class WorkerPool {
       pending.reject(error);
       return;
     }
-    for (const [id] of defs) worker.knownFunctions.add(id);
+    if (message.forget) worker.forget = [];
+    this.learned(worker, defs);
     if (defs.length > 0) this.prefetchElsewhere(worker, defs);
     if (!worker.refed) {
       worker.handle.ref();
@@ -342,15 +347,45 @@ export class WorkerPool {
     }
   }
 
+  /** Records what a worker was sent: its definitions, their code, and which run each snapshot belongs to. */
+  private learned(worker: PooledWorker, defs: readonly LocatedFunction[]): void {
+    for (const located of defs) {
+      const id = functionId(located);
+      worker.knownFunctions.set(id, located);
+      const { ref } = located;
+      if (ref.kind !== 'value') continue;
+      if (typeof ref.code !== 'string') worker.knownCode.add(ref.code.hash);
+      let ofRun = this.runDefinitions.get(ref.run);
+      if (!ofRun) {
+        ofRun = new Set();
+        this.runDefinitions.set(ref.run, ofRun);
+      }
+      ofRun.add(id);
+    }
+  }
+
+  /**
+   * A run has ended: the functions it sent by value (its snapshot of their captures) will not be used
+   * again. Each worker is told with its next batch, and the pool stops counting them as known.
+   */
+  forgetRun(runId: number): void {
+    const ids = this.runDefinitions.get(runId);
+    if (!ids) return;
+    this.runDefinitions.delete(runId);
+    for (const worker of this.workers) {
+      for (const id of ids) if (worker.knownFunctions.delete(id)) worker.forget.push(id);
+    }
+  }
+
   /** Tells the other workers about new functions now, so that they import the modules in parallel. */
-  private prefetchElsewhere(sentTo: PooledWorker, defs: [number, LocatedFunction['ref']][]): void {
+  private prefetchElsewhere(sentTo: PooledWorker, defs: readonly LocatedFunction[]): void {
     for (const worker of this.workers) {
       if (worker === sentTo || !worker.alive) continue;
-      const fresh = defs.filter(([id]) => !worker.knownFunctions.has(id));
+      const fresh = defs.filter((d) => !worker.knownFunctions.has(functionId(d)));
       if (fresh.length === 0) continue;
       try {
-        worker.handle.send({ t: 'prefetch', defs: fresh });
-        for (const [id] of fresh) worker.knownFunctions.add(id);
+        worker.handle.send({ t: 'prefetch', defs: fresh.map((d) => wireDefinition(worker, d)) });
+        this.learned(worker, fresh);
       } catch {
         // A dying worker: its exit is handled elsewhere, and a new one gets the defs with its batch.
       }
@@ -393,7 +428,9 @@ export class WorkerPool {
     const worker: PooledWorker = {
       handle: this.spawn(events),
       outstanding: [],
-      knownFunctions: new Set(),
+      knownFunctions: new Map(),
+      knownCode: new Set(),
+      forget: [],
       alive: true,
       ready: false,
       refed: false,
@@ -427,7 +464,7 @@ export class WorkerPool {
       locations: batch.locations,
     });
     if (this.answered.size > ANSWERED_KEPT) this.answered.delete(this.answered.keys().next().value as number);
-    pending.resolve(this.toOutcome(batch, message));
+    pending.resolve(this.toOutcome(worker, batch, message));
     this.releaseHeld();
   }
 
@@ -448,9 +485,20 @@ export class WorkerPool {
     });
   }
 
-  private toOutcome(batch: BackendBatch, message: Exclude<FromWorker, { t: 'at' | 'ready' }>): BatchOutcome {
-    // A typed array of results reads like the array it stands for.
-    if (message.t === 'done') return { ok: true, results: message.results as unknown[] };
+  private toOutcome(
+    worker: PooledWorker,
+    batch: BackendBatch,
+    message: Exclude<FromWorker, { t: 'at' | 'ready' }>,
+  ): BatchOutcome {
+    if (message.t === 'done') {
+      // Instances of classes the worker knows come back as instances of the caller's same class.
+      if (message.enc) {
+        const lookup = (id: number) => worker.knownFunctions.get(id)?.value;
+        return { ok: true, results: decodeTags(message.results, lookup) as unknown[] };
+      }
+      // A typed array of results reads like the array it stands for.
+      return { ok: true, results: message.results as unknown[] };
+    }
     if (message.t === 'cancelled') return { ok: 'cancelled', completed: message.completed };
     const located = batch.locations[message.at];
     if (message.importUrl) {
@@ -466,6 +514,7 @@ export class WorkerPool {
         ),
       };
     }
+    mapThrownStacks(message.error);
     const error = deserializeThrown(message.error, (name) => findErrorClass(located, name));
     if (message.unsendableResult && error instanceof Error) {
       // The worker does not know the task's index in the run: name it here.
@@ -582,4 +631,26 @@ export class WorkerPool {
       stderr === undefined ? {} : { workerStderr: stderr },
     );
   }
+}
+
+/** Adds `located` and what it needs (a function sent by value: what it captured) unless the worker has them. */
+function definitionsOf(
+  worker: PooledWorker,
+  located: LocatedFunction,
+  into: LocatedFunction[],
+  taken: Set<number>,
+): void {
+  const id = functionId(located);
+  if (worker.knownFunctions.has(id) || taken.has(id)) return;
+  taken.add(id);
+  into.push(located);
+  for (const dep of located.deps ?? []) definitionsOf(worker, dep, into, taken);
+}
+
+/** A definition as this worker is sent it: code it has compiled before goes as its hash. */
+function wireDefinition(worker: PooledWorker, located: LocatedFunction): [number, FunctionRef] {
+  const { ref } = located;
+  if (ref.kind === 'value' && typeof ref.code !== 'string' && worker.knownCode.has(ref.code.hash))
+    return [functionId(located), { ...ref, code: ref.code.hash }];
+  return [functionId(located), ref];
 }

@@ -3,7 +3,13 @@ import { CANCEL_TABLE_SIZE, cancelSlot, type FromWorker, type WorkerInit } from 
 import { SharedCopies } from './big-arrays/shared-copies.ts';
 import type { WorkerEvents, WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
-import { runningFromSource, tsxDirectory, withoutTsxLoader, workerEntryUrl } from './worker-launch.ts';
+import {
+  inheritableExecArgv,
+  runningFromSource,
+  tsxDirectory,
+  withoutTsxLoader,
+  workerEntryUrl,
+} from './worker-launch.ts';
 
 /**
  * The run-cancellation table, shared by every thread worker of the process: cancelling a run is one
@@ -32,7 +38,8 @@ let threadExecArgv: string[] | undefined | null = null;
  */
 function newWorker(target: string | URL, options: WorkerOptions): Worker {
   if (threadExecArgv === null) {
-    const filtered = withoutTsxLoader(process.execArgv);
+    // Less what names the main program (-e, --input-type: see inheritableExecArgv) and tsx's loader.
+    const filtered = withoutTsxLoader(inheritableExecArgv());
     threadExecArgv = filtered.length === process.execArgv.length ? undefined : filtered;
   }
   if (!threadExecArgv) return new Worker(target, options);

@@ -46,6 +46,7 @@ function retire(shared: SharedPool): Promise<void> {
 export abstract class WorkerBackend implements ParallelBackend {
   abstract readonly name: string;
   readonly inProcess = false;
+  readonly byValue = true;
   private shared: SharedPool | undefined;
   private readonly runs = new Set<number>();
 
@@ -127,6 +128,7 @@ export abstract class WorkerBackend implements ParallelBackend {
     const shared = this.shared;
     if (!shared || !this.runs.delete(runId)) return;
     shared.pool.endRun(runId);
+    shared.pool.forgetRun(runId);
     shared.activeRuns--;
     if (shared.activeRuns > 0) return;
     if (shared.retiring) {

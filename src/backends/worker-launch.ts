@@ -26,13 +26,23 @@ export function tsxDirectory(): string | undefined {
   return tsx;
 }
 
-/** Node flags a worker must not inherit: a second debugger on the same port, or a CPU profile per worker. */
+/**
+ * Node flags a worker must not inherit: a second debugger on the same port, a CPU profile per worker,
+ * and what says which program to run (`node -e CODE`: a worker process given `-e CODE` would run the
+ * caller's program again instead of the worker entry; `--input-type` is refused without `-e`).
+ */
 export function inheritableExecArgv(): string[] {
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (/^--(inspect|debug)(-brk|-port|-wait)?(=|$)/.test(arg) || arg.startsWith('--cpu-prof')) continue;
+    if (/^(-e|--eval|-p|--print|-pe)$/.test(arg)) {
+      i++;
+      continue;
+    }
+    if (/^(--eval|--print)=/.test(arg) || /^(-i|--interactive|-c|--check|--input-type(=.*)?)$/.test(arg))
+      continue;
     out.push(arg);
   }
   return out;

@@ -3,6 +3,7 @@
  * batches in flight, puts results back in input order, and stops everything at the first error.
  */
 import type { BackendBatch, BatchOutcome, ParallelBackend } from '../backends/backend.ts';
+import { CaptureSession } from '../capture/session.ts';
 import { type AnyFunction, isTask, type Task } from '../delayed.ts';
 import {
   attachTaskInfo,
@@ -151,6 +152,8 @@ class TaskRun implements RunCounters {
   private readonly cleanups: (() => void)[] = [];
   private lastFn: AnyFunction | undefined;
   private lastLocation: LocatedFunction | undefined;
+  /** This run's functions sent by value and their captures (a snapshot taken as the run starts). */
+  private capture: CaptureSession | undefined;
   /** The input when it is a plain array, and the index of its next task. */
   private list: readonly unknown[] | undefined;
   private nextIndex = 0;
@@ -270,7 +273,7 @@ class TaskRun implements RunCounters {
       } else {
         // Most runs call one function: skip the WeakMap lookup when it is the same as the last task's.
         if (fn !== this.lastFn) {
-          this.lastLocation = cachedLocation(fn) ?? (await this.locate(fn));
+          this.lastLocation = cachedLocation(fn) ?? this.capture?.known(fn) ?? (await this.locate(fn));
           this.lastFn = fn;
         }
         locations[count] = this.lastLocation;
@@ -288,6 +291,15 @@ class TaskRun implements RunCounters {
       locations,
       args,
     };
+    if (this.spec.backend.byValue && !inProcess) {
+      // Functions and class instances among the arguments travel as the task's function does.
+      const encoded = await this.session().encodeArgs(args);
+      if (encoded) {
+        batch.args = encoded.args as unknown[][];
+        batch.deps = encoded.deps;
+        batch.encoded = true;
+      }
+    }
     if (timeoutMs !== undefined) batch.timeoutMs = timeoutMs;
     if (uniform) batch.uniform = true;
     return batch;
@@ -310,8 +322,14 @@ class TaskRun implements RunCounters {
     return this.pump();
   }
 
+  private session(): CaptureSession {
+    this.capture ??= new CaptureSession(this.spec.runId);
+    return this.capture;
+  }
+
   private async locate(fn: AnyFunction): Promise<LocatedFunction> {
-    const located = await locateFunction(fn);
+    // Backends whose workers take only importable functions refuse the others, as before.
+    const located = this.spec.backend.byValue ? await this.session().locate(fn) : await locateFunction(fn);
     if (located.ref.kind === 'module' && !this.checkedModules.has(located.ref.url)) {
       assertImportableByWorker(located.ref.url, located.name);
       this.checkedModules.add(located.ref.url);

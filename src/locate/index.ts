@@ -1,38 +1,38 @@
 /**
- * Finds how a worker can reach a function: which module to import and which export to call.
- * Nothing is ever sent as source text; a function a worker cannot import is refused up front with the
- * place it was defined and the fix.
+ * Decides how a worker reaches a function: by reference (which module to import and which export to
+ * call) when a worker can import it, else by value (see `capture/`). Functions of the program's entry
+ * file always travel by value, so that a worker never imports the entry file.
  */
 import { builtinModules, findSourceMap } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isBaselineGlobal } from '../capture/globals.ts';
 import type { AnyFunction } from '../delayed.ts';
 import { UnreachableFunctionError } from '../errors.ts';
+import { isEntryFileUrl } from '../main-guard.ts';
+import type { FunctionRef } from '../wire/function-ref.ts';
 import { type CodeLocation, inspectFunction, loadedFileUrls, scriptSource } from './inspector.ts';
 import { sourceHash } from './source-hash.ts';
 
-/** How a worker reaches a function: import `url` and walk `path` from the module namespace. */
-export type FunctionRef =
-  | {
-      readonly kind: 'module';
-      readonly url: string;
-      readonly path: readonly string[];
-      /**
-       * Set when the module was still evaluating (a top-level await in the caller's own entry file) so its
-       * exports could not be read: the worker checks that the export's source text hashes to this.
-       */
-      readonly sourceHash?: string;
-    }
-  | { readonly kind: 'global'; readonly path: readonly string[] };
+export type { FunctionRef } from '../wire/function-ref.ts';
 
 export interface LocatedFunction {
   readonly ref: FunctionRef;
   /** The name users know the function by: `convolveRandom`, `Math.pow`, `default`. */
   readonly name: string;
-  /** The module's namespace as the caller loaded it (to rebuild error classes it exports). Never sent. */
+  /**
+   * The module's namespace as the caller loaded it (to rebuild error classes it exports); for a
+   * function sent by value, the functions and classes it captured. Never sent.
+   */
   readonly namespace?: Record<string, unknown>;
+  /** The function (class, module) itself, on the caller's side: to rebuild instances of it. Never sent. */
+  readonly value?: unknown;
+  /** Definitions a worker needs before this one (what a function sent by value captured). */
+  readonly deps?: readonly LocatedFunction[];
 }
 
 const located = new WeakMap<AnyFunction, LocatedFunction>();
+/** Functions already found to travel by value (the search for an export is not repeated for them). */
+const byValue = new WeakSet<AnyFunction>();
 
 /** Returns the cached location of `fn`, if it has been located before (the dispatcher's fast path). */
 export function cachedLocation(fn: AnyFunction): LocatedFunction | undefined {
@@ -44,20 +44,41 @@ export function cachedLocation(fn: AnyFunction): LocatedFunction | undefined {
  * non-exported functions, class methods, bound functions and code made by `eval`/`new Function`.
  */
 export async function locateFunction(fn: AnyFunction): Promise<LocatedFunction> {
+  return (await locateByReference(fn)) ?? refuse(fn);
+}
+
+/**
+ * The function by reference when a worker can import it (cached); undefined when it must travel by
+ * value: defined in the entry file, a REPL, `node -e`, a `vm` context or `eval`, or not exported.
+ * Throws `UnreachableFunctionError` for what cannot travel either way (bound and unknown native functions).
+ */
+export async function locateByReference(fn: AnyFunction): Promise<LocatedFunction | undefined> {
   const hit = located.get(fn);
   if (hit) return hit;
-  const result = (await find(fn)) ?? refuse(fn);
-  located.set(fn, result);
-  return result;
+  if (byValue.has(fn)) return undefined;
+  const found = await find(fn);
+  if (found) {
+    const result = { ...found, value: fn };
+    located.set(fn, result);
+    return result;
+  }
+  const { location, bound } = inspectFunction(fn);
+  if (bound || !location) refuse(fn);
+  byValue.add(fn);
+  return undefined;
 }
 
 async function find(fn: AnyFunction): Promise<LocatedFunction | undefined> {
   const global = findInGlobals(fn);
-  if (global) return { ref: { kind: 'global', path: global }, name: global.join('.') };
+  // Only globals a worker has too: a REPL's or a script's own functions are globals of the caller alone.
+  if (global && isBaselineGlobal(global[0] as string) && (global[0] !== 'global' || global.length === 1))
+    return { ref: { kind: 'global', path: global }, name: global.join('.') };
   const { location } = inspectFunction(fn);
   if (!location || location.url.startsWith('node:')) return findInBuiltinModules(fn, location?.url);
-  if (!location.url) return undefined;
+  // eval, REPL, `node -e`, vm contexts: no module to import. The entry file: importing it would run the program.
+  if (!location.url.startsWith('file:') && !location.url.startsWith('/')) return undefined;
   const url = location.url.startsWith('/') ? pathToFileURL(location.url).href : location.url;
+  if (isEntryFileUrl(url)) return undefined;
   const namespace = await loadedNamespace(url);
   if (namespace === 'evaluating') return findInEvaluatingModule(fn, url, location);
   const path = namespace ? findExport(namespace, fn) : undefined;

@@ -29,17 +29,20 @@ interface InternalProperty {
 
 let session: Session | undefined;
 const scriptUrls = new Map<string, string>();
+/** Scripts V8 parsed as ES modules (strict code; the others are scripts or CommonJS). */
+const moduleScripts = new Set<string>();
 
 /**
  * Posts a message on the in-thread inspector session. The session of the thread itself answers
  * synchronously, which keeps locating a function a plain function call.
  */
-function post<T>(method: string, params?: object): T {
+export function post<T>(method: string, params?: object): T {
   if (!session) {
     session = new Session();
     session.connect();
     session.on('Debugger.scriptParsed', (message) => {
       scriptUrls.set(message.params.scriptId, message.params.url);
+      if (message.params.isModule) moduleScripts.add(message.params.scriptId);
     });
   }
   let error: Error | null = null;
@@ -116,4 +119,10 @@ export function loadedFileUrls(): string[] {
   const urls = new Set<string>();
   for (const url of scriptUrls.values()) if (url.startsWith('file:')) urls.add(url);
   return [...urls];
+}
+
+/** Whether V8 parsed the script as an ES module (known once the script's URL has been looked up). */
+export function isModuleScript(scriptId: string): boolean {
+  scriptUrl(scriptId);
+  return moduleScripts.has(scriptId);
 }

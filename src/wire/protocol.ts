@@ -1,9 +1,10 @@
 /**
  * The messages between the caller and a worker (thread or child process): one definition for both
- * sides. Functions travel as references (module URL + export path) defined once per worker.
+ * sides. Functions are defined once per worker (by reference or by value, see function-ref.ts) and
+ * named by number afterwards.
  */
 import type { SerializedThrown } from '../errors.ts';
-import type { FunctionRef } from '../locate/index.ts';
+import type { FunctionRef } from './function-ref.ts';
 import type { PackedArgs } from './packed-numbers.ts';
 
 /** Sent once, when a worker starts (thread: as workerData; process: as the first message). */
@@ -23,12 +24,16 @@ export interface BatchMessage {
   /** Batch id, unique within the pool. */
   id: number;
   run: number;
-  /** Function references this worker has not seen yet. */
+  /** Definitions this worker has not seen yet (a function sent by value may need others: its captures). */
   defs?: [id: number, ref: FunctionRef][];
   /** One function id for the whole batch, or one per task. */
   fn: number | number[];
   /** Each task's arguments; empty when they travel in `packed` instead. */
   args: unknown[][];
+  /** Some arguments hold tags (functions, class instances: see tagged.ts) to rebuild first. */
+  enc?: true;
+  /** Definitions of runs that have ended: drop them before this batch. */
+  forget?: number[];
   /** All arguments as numbers in one transferred array (see packing.ts). */
   packed?: PackedArgs;
   /** Processes only: report each task's start (the batch has a timeout to enforce). */
@@ -52,7 +57,7 @@ export type ToWorker = BatchMessage | CancelMessage | PrefetchMessage;
 
 export type FromWorker =
   /** `results` is a Float64Array (transferred) when every result is a number (see packing.ts). */
-  | { t: 'done'; id: number; results: unknown[] | Float64Array }
+  | { t: 'done'; id: number; results: unknown[] | Float64Array; enc?: true }
   | {
       t: 'fail';
       id: number;

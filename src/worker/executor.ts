@@ -4,14 +4,16 @@
  */
 import type { AnyFunction } from '../delayed.ts';
 import { serializeThrown } from '../errors.ts';
-import type { FunctionRef } from '../locate/index.ts';
 import { sourceHash } from '../locate/source-hash.ts';
 import { beginTaskModuleImport, endTaskModuleImport } from '../main-guard.ts';
 import { isTypeScriptUrl, registerTsx, tsxActiveInThisThread } from '../tsx.ts';
 import { isThenable } from '../values.ts';
 import { unclonableReason } from '../wire/clonable.ts';
+import type { FunctionRef, ValueRef } from '../wire/function-ref.ts';
 import { callPacked, packResults } from '../wire/packed-numbers.ts';
 import type { BatchMessage, FromWorker, WorkerInit } from '../wire/protocol.ts';
+import { decodeTags, encodeTags, needsTags, type TagHooks, tagIds } from '../wire/tagged.ts';
+import { compileCode, instantiate } from './by-value.ts';
 import { SpillReader } from './spill-reader.ts';
 import { runAsTask } from './task-context.ts';
 
@@ -42,33 +44,69 @@ class ImportFailure {
 
 export class TaskExecutor {
   private readonly refs = new Map<number, FunctionRef>();
+  /** Definitions resolved so far: functions, classes, modules. */
+  private readonly values = new Map<number, unknown>();
   private readonly functions = new Map<number, AnyFunction>();
+  /** The definition id of each function and class resolved here: instances of them go back with their class. */
+  private readonly classIds = new Map<unknown, number>();
   private readonly modules = new Map<string, Promise<Record<string, unknown>>>();
   private readonly spills = new SpillReader();
+  private readonly lookup = (id: number): unknown => this.values.get(id);
+  private readonly resultHooks: TagHooks = {
+    ref: () => undefined,
+    instance: (value) =>
+      this.classIds.get((Object.getPrototypeOf(value) as { constructor?: unknown }).constructor),
+  };
 
   constructor(private readonly options: ExecutorOptions) {}
 
   /**
-   * Learns function references and starts importing their modules without waiting, so that every
-   * worker loads a task module at once rather than when its first batch arrives. An import that
-   * fails here is reported by the batch that needs it.
+   * Learns definitions, compiles code sent by value and starts importing modules without waiting, so
+   * that every worker is ready at once rather than when its first batch arrives. A failure here is
+   * reported by the batch that needs it.
    */
   prefetch(defs: [number, FunctionRef][]): void {
     for (const [id, ref] of defs) {
       this.refs.set(id, ref);
       if (ref.kind === 'module') this.importModule(ref.url).catch(() => {});
+      else if (ref.kind === 'value' && typeof ref.code !== 'string') {
+        try {
+          compileCode(ref.code);
+        } catch {
+          // Reported by the batch that needs it.
+        }
+      }
+    }
+  }
+
+  /** Drops the definitions of a run that has ended (functions sent by value are one run's snapshot). */
+  private forget(ids: readonly number[]): void {
+    for (const id of ids) {
+      this.refs.delete(id);
+      this.functions.delete(id);
+      if (this.values.has(id)) {
+        this.classIds.delete(this.values.get(id));
+        this.values.delete(id);
+      }
     }
   }
 
   async runBatch(message: BatchMessage): Promise<FromWorker> {
+    if (message.forget) this.forget(message.forget);
     if (message.defs) for (const [id, ref] of message.defs) this.refs.set(id, ref);
-    const { id, run, args, packed } = message;
+    const { id, run, packed } = message;
+    let { args } = message;
     const count = packed ? packed.count : args.length;
     const results: unknown[] = new Array(count);
     const { isCancelled, yieldEveryMs, onTaskStart } = this.options;
     let lastYield = yieldEveryMs ? performance.now() : 0;
     let i = 0;
     try {
+      if (message.enc) {
+        // Arguments with functions or class instances in them: resolve what they name, then rebuild them.
+        for (const dep of tagIds(args)) await this.resolveValue(dep);
+        args = args.map((list) => decodeTags(list, this.lookup) as unknown[]);
+      }
       for (; i < count; i++) {
         if (isCancelled(run)) return { t: 'cancelled', id, completed: i };
         const fnId = typeof message.fn === 'number' ? message.fn : (message.fn[i] as number);
@@ -110,15 +148,17 @@ export class TaskExecutor {
     // One turn of the event loop before answering: a rejection nobody handles, or a throw the tasks
     // scheduled at once, kills the worker now and fails the batch, instead of after it has resolved.
     await new Promise((resolve) => setImmediate(resolve));
-    const packedResults = packResults(results);
-    if (!packedResults) {
-      // A result that would arrive as a plain object without its class is refused, not sent.
-      for (let r = 0; r < count; r++) {
-        const reason = unclonableReason(results[r]);
-        if (reason !== undefined) return this.unsendableResult(message, results, reason, r);
-      }
+    const numbers = packResults(results);
+    if (numbers) return { t: 'done', id, results: numbers };
+    if (this.classIds.size > 0 && needsTags(results, this.resultHooks)) {
+      return { t: 'done', id, results: encodeTags(results, this.resultHooks) as unknown[], enc: true };
     }
-    return { t: 'done', id, results: packedResults ?? results };
+    // A result that would arrive as a plain object without its class is refused, not sent.
+    for (let r = 0; r < count; r++) {
+      const reason = unclonableReason(results[r]);
+      if (reason !== undefined) return this.unsendableResult(message, results, reason, r);
+    }
+    return { t: 'done', id, results };
   }
 
   /** The answer to send when `done` could not be sent: finds the first result that cannot travel. */
@@ -142,21 +182,67 @@ export class TaskExecutor {
     };
   }
 
+  /** A definition's value in this worker: imported, walked to, or compiled and bound to its captures. */
+  private async resolveValue(id: number): Promise<unknown> {
+    if (this.values.has(id)) return this.values.get(id);
+    const ref = this.refs.get(id);
+    if (!ref) throw new Error(`joblib-ts internal error: function #${id} was never defined in this worker.`);
+    let value: unknown;
+    if (ref.kind === 'global') {
+      value = walk(globalThis, ref.path);
+    } else if (ref.kind === 'module') {
+      const namespace = await this.importModule(ref.url);
+      value = walk(namespace, ref.path);
+      // A CommonJS module seen through a loader may expose its exports only on `default`.
+      if (typeof value !== 'function' && ref.path.length > 0 && ref.path[0] !== 'default')
+        value = walk(namespace.default, ref.path);
+    } else {
+      return this.resolveByValue(id, ref);
+    }
+    this.values.set(id, value);
+    if (typeof value === 'function') this.classIds.set(value, id);
+    return value;
+  }
+
+  /**
+   * Makes this run's copy of a function sent by value. It is registered before its captures are
+   * resolved, so that a function that captures itself, or one that captures it back, finds it.
+   */
+  private async resolveByValue(id: number, ref: ValueRef): Promise<unknown> {
+    const { code } = ref;
+    if (typeof code !== 'string') compileCode(code);
+    const instance = instantiate(typeof code === 'string' ? code : code.hash);
+    let value = instance.bindFirst ? undefined : instance.make();
+    if (!instance.bindFirst) {
+      this.values.set(id, value);
+      this.classIds.set(value, id);
+    }
+    try {
+      const captures = [...ref.captures];
+      for (const at of ref.tagged ?? []) {
+        for (const dep of tagIds(captures[at])) await this.resolveValue(dep);
+        captures[at] = decodeTags(captures[at], this.lookup);
+      }
+      instance.bind(captures);
+      if (instance.bindFirst) {
+        value = instance.make();
+        this.values.set(id, value);
+        this.classIds.set(value, id);
+      }
+    } catch (error) {
+      this.values.delete(id);
+      this.classIds.delete(value);
+      throw error;
+    }
+    return value;
+  }
+
   private async resolve(fnId: number): Promise<AnyFunction> {
     const ref = this.refs.get(fnId);
     if (!ref)
       throw new Error(`joblib-ts internal error: function #${fnId} was never defined in this worker.`);
-    let target: unknown;
-    if (ref.kind === 'global') {
-      target = walk(globalThis, ref.path);
-    } else {
-      const namespace = await this.importModule(ref.url);
-      target = walk(namespace, ref.path);
-      // A CommonJS module seen through a loader may expose its exports only on `default`.
-      if (typeof target !== 'function' && ref.path[0] !== 'default')
-        target = walk(namespace.default, ref.path);
-    }
-    if (typeof target !== 'function') {
+    const target = await this.resolveValue(fnId);
+    if (typeof target !== 'function' && ref.kind !== 'value') {
       const where = ref.kind === 'module' ? ref.url : 'globalThis';
       throw new ImportFailure(
         ref.kind === 'module' ? ref.url : 'globalThis',

@@ -50,6 +50,9 @@ function inside(root: string, path: string): boolean {
 export function toWire(located: LocatedFunction, root: string): WireFunction {
   const { ref, name } = located;
   if (ref.kind === 'global') return { g: ref.path, n: name };
+  // The dispatcher refuses functions sent by value before a backend without `byValue` sees them.
+  if (ref.kind === 'value')
+    throw new ModuleRefusedError(`${name} is not exported at the top level of a module.`);
   if (!ref.url.startsWith('file:')) {
     throw new ModuleRefusedError(
       `${name} comes from ${ref.url}, which a Redis worker will not import (workers only import modules of your project, under their --root). Wrap it in a function exported by a module of your project.`,
