@@ -75,11 +75,11 @@ for (const backend of ['threads', 'processes'] as const) {
       );
     });
 
-    test('a Hash or a class instance as an argument is refused before it is sent', async () => {
-      for (const [value, what] of [
-        [createHash('sha1'), /it is a Hash/],
-        [{ where: new Point(1, 1) }, /where is a Point/],
-      ] as const) {
+    test('a Hash as an argument is refused before it is sent; a Point of our own keeps its class', async () => {
+      // Since functions and classes travel (issue 13), an instance of a user class arrives as that class.
+      const [point] = await parallel.run([delayed(echo)({ where: new Point(1, 1) })]);
+      assert.ok((point as { where: unknown }).where instanceof Point);
+      for (const [value, what] of [[createHash('sha1'), /it is a Hash/]] as const) {
         await assert.rejects(parallel.run([delayed(square)(1), delayed(echo)(value)]), (error: unknown) => {
           assert.ok(error instanceof UnsendableArgumentError, String(error));
           assert.equal(error.taskIndex, 1);
