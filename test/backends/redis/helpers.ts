@@ -62,12 +62,12 @@ export function uniquePrefix(): string {
   return `jt-test-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Keys under a prefix (SCAN, never KEYS). */
-export async function keysWith(pattern: string): Promise<string[]> {
+/** Keys under a prefix (SCAN, never KEYS), on the shared Redis unless another client is given. */
+export async function keysWith(pattern: string, client: Redis = redis()): Promise<string[]> {
   const found: string[] = [];
   let cursor = '0';
   do {
-    const [next, keys] = await redis().scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
     found.push(...keys);
   } while (cursor !== '0');
@@ -90,16 +90,23 @@ export function callKeysPattern(prefix: string, queue: string): string {
 }
 
 /** Every key a run leaves that is not the queue's own (its BullMQ bookkeeping and worker registrations). */
-export async function callKeysLeft(prefix: string, queue: string): Promise<string[]> {
+export async function callKeysLeft(
+  prefix: string,
+  queue: string,
+  client: Redis = redis(),
+): Promise<string[]> {
   const deadline = Date.now() + 3000;
   for (;;) {
-    const left = (await keysWith(`${prefix}:${queue}:*`)).filter((key) => isCallKey(prefix, queue, key));
+    const left = (await keysWith(`${prefix}:${queue}:*`, client)).filter((key) =>
+      isCallKey(prefix, queue, key),
+    );
     if (left.length === 0 || Date.now() > deadline) return left;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
-function isCallKey(prefix: string, queue: string, key: string): boolean {
+/** Whether a key belongs to a call (its own keys and its jobs), not to the queue or the worker registry. */
+export function isCallKey(prefix: string, queue: string, key: string): boolean {
   const rest = key.slice(`${prefix}:${queue}:`.length);
   // A call's own keys (jt:<call>:...) and its jobs (jt-<call>-<seq>...); not the worker registry.
   return (rest.startsWith('jt:') && !/^jt:(workers|w:|cancel)/.test(rest)) || rest.startsWith('jt-');
@@ -122,6 +129,8 @@ export interface StartWorkersOptions {
   extraArgs?: string[];
   /** Wait until they are registered in Redis (default true). */
   waitRegistered?: boolean;
+  /** The Redis they serve (default REDIS_URL). */
+  url?: string;
 }
 
 const started = new Set<WorkerProcess>();
@@ -141,14 +150,32 @@ const workerMain = join(repoRoot, 'src/cli/worker-main.ts');
 export async function startWorkers(options: StartWorkersOptions): Promise<WorkerProcess[]> {
   const workers: WorkerProcess[] = [];
   const registry = `${options.prefix}:${options.queue}:jt:workers`;
-  const before = new Set(await redis().smembers(registry));
+  const url = options.url ?? REDIS_URL;
+  const check = options.url ? new Redis(options.url) : redis();
+  check.on('error', () => {});
+  try {
+    await startWorkersOn(check, url, registry, options, workers);
+  } finally {
+    if (check !== redis()) check.disconnect();
+  }
+  return workers;
+}
+
+async function startWorkersOn(
+  check: Redis,
+  url: string,
+  registry: string,
+  options: StartWorkersOptions,
+  workers: WorkerProcess[],
+): Promise<void> {
+  const before = new Set(await check.smembers(registry));
   for (let i = 0; i < options.count; i++) {
     const args = [
       '--import',
       'tsx',
       workerMain,
       '--redis',
-      REDIS_URL,
+      url,
       '--root',
       options.root ?? repoRoot,
       '--queue',
@@ -178,7 +205,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Worker
   if (options.waitRegistered !== false) {
     const deadline = Date.now() + 20_000;
     for (;;) {
-      const ids = await redis().smembers(registry);
+      const ids = await check.smembers(registry);
       if (ids.filter((id) => !before.has(id)).length >= options.count) break;
       if (Date.now() > deadline) {
         throw new Error(`workers did not register: ${workers.map((w) => w.output()).join('\n')}`);
@@ -186,7 +213,6 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Worker
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  return workers;
 }
 
 /** SIGTERM (graceful), then SIGKILL after a few seconds. */
