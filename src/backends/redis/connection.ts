@@ -104,13 +104,15 @@ export class Connections {
   async close(): Promise<void> {
     const connecting = this.connecting;
     this.connecting = undefined;
+    // Only these: a call that starts meanwhile connects afresh, and keeps its own clients.
+    const clients = [...this.clients];
+    this.clients.clear();
     if (connecting) {
       const closing = connecting.then((conn) => conn.queue.close());
       // Never connected, or Redis does not answer: the clients are dropped below all the same.
       await settlesWithin(closing, QUEUE_CLOSE_MS);
     }
-    for (const client of this.clients) client.disconnect();
-    this.clients.clear();
+    for (const client of clients) client.disconnect();
   }
 
   private newClient(blocking: boolean, name: string): Redis {

@@ -200,7 +200,8 @@ export class RedisWorker {
     this.bull.on('error', (error) => options.log?.(`worker error: ${scrub(error.message)}`));
     // A failed job is kept for its caller to read why, but never for longer than the call's keys.
     this.bull.on('failed', (job) => {
-      if (job?.id) this.client.pexpire(`${this.keys.base}:${job.id}`, job.data.ttl).catch(() => 0);
+      if (job?.id)
+        this.client.pexpire(`${this.keys.base}:${job.id}`, Number(job.data?.ttl) || 3_600_000).catch(() => 0);
     });
     options.log?.(
       `joblib-ts worker ${this.id}: ${this.info.concurrency} ${this.info.backend} on queue '${queue}' at ${describeConnection(resolveQueueOptions(options).connection)}, root ${this.side.root}`,
