@@ -81,5 +81,7 @@ export function workerCommand(): Command {
       // Loaded here: the worker needs the 'redis' extra, and the command's --help must not.
       const { runWorker } = await importExtra('redis', () => import('../backends/redis/run-worker.ts'));
       await runWorker(toWorkerOptions(options), { quiet: options.quiet === true });
+      // Stopped (perhaps by force, with Redis gone): leave even if a library left a handle open.
+      process.exit();
     });
 }

@@ -3,14 +3,17 @@
  * (added in bulk, submit.ts); its arguments go to a key of their own (binary MessagePack, encode.ts,
  * blobs.ts), and the worker pushes the outcome to the call's results list (results.ts). BullMQ's events
  * are never relied upon: a timer reconciles the call's jobs with their state in Redis and with the
- * workers' heartbeats (reconcile.ts, liveness.ts), so nothing can hang silently. This class only
- * coordinates: it keeps the calls, and connections hold the program only while one runs.
+ * workers' heartbeats (reconcile.ts, liveness.ts), so nothing can hang silently, and rides out a Redis
+ * outage up to `outageMs` (reachability.ts). A thread of its own renews each call's lease (lease.ts),
+ * so a busy event loop does not lose the call. This class only coordinates: it keeps the calls, and
+ * connections hold the program only while one runs.
  */
 import type { BackendBatch, BatchOutcome, ParallelBackend } from '../backend.ts';
 import { type Call, type CallContext, failCall, markerTtl, newCall } from './call.ts';
 import { cleanupCall } from './cleanup.ts';
 import { Connections } from './connection.ts';
 import { encodeBatch } from './encode.ts';
+import { leaseFor } from './lease.ts';
 import { type LiveWorkers, WorkerLiveness } from './liveness.ts';
 import {
   Keys,
@@ -18,7 +21,8 @@ import {
   type ResolvedBackendOptions,
   resolveBackendOptions,
 } from './options.ts';
-import { reconcile } from './reconcile.ts';
+import { answerWithin, unreachableError } from './reachability.ts';
+import { tick } from './reconcile.ts';
 import { readResults } from './results.ts';
 import { stopCall } from './stop.ts';
 import { flushCall } from './submit.ts';
@@ -31,6 +35,8 @@ export class RedisBackend implements ParallelBackend {
   private readonly calls = new Map<number, Call>();
   private readonly cleanups = new Set<Promise<void>>();
   private preparing = 0;
+  /** A cleanup gave up on Redis: once idle, drop the connections rather than reconnect forever. */
+  private unanswered = false;
 
   constructor(
     options: RedisBackendOptions,
@@ -77,10 +83,10 @@ export class RedisBackend implements ParallelBackend {
   }
 
   startRun(runId: number): void {
-    const call = newCall(runId);
+    const call = newCall(runId, this.options);
+    this.calls.set(runId, call);
     call.ready = this.openCall(call);
     call.ready.catch((error: unknown) => failCall(call, error));
-    this.calls.set(runId, call);
   }
 
   runBatch(batch: BackendBatch): Promise<BatchOutcome> {
@@ -96,7 +102,7 @@ export class RedisBackend implements ParallelBackend {
       return Promise.reject(error);
     }
     return new Promise<BatchOutcome>((resolve, reject) => {
-      call.pending.set(seq, { seq, batch, resolve, reject, flushed: false, misses: 0 });
+      call.pending.set(seq, { seq, batch, resolve, reject, bytes, flushed: false, misses: 0, resubmits: 0 });
       call.open.add(seq);
       call.toFlush.push({ seq, bytes });
       if (!call.flushScheduled) {
@@ -127,21 +133,35 @@ export class RedisBackend implements ParallelBackend {
     this.calls.delete(runId);
     call.ended = true;
     if (call.timer) clearInterval(call.timer);
+    leaseFor(this.options.connection).release(this.ctx.keys.marker(call.id));
     if (call.pending.size > 0) stopCall(this.ctx, call, false);
-    const cleanup = cleanupCall(this.ctx, call).finally(() => {
+    const cleanup = cleanupCall(this.ctx, call).then((done) => {
+      if (!done) this.unanswered = true;
       this.cleanups.delete(cleanup);
+      if (this.unanswered && this.idle) {
+        this.unanswered = false;
+        void this.ctx.connections.close();
+      }
       this.ctx.connections.updateRefs();
     });
     this.cleanups.add(cleanup);
   }
 
+  /** Returns within a few seconds whatever Redis does: cleanups are bounded, then connections dropped. */
   async close(): Promise<void> {
     for (const runId of [...this.calls.keys()]) this.endRun(runId);
     await Promise.allSettled([...this.cleanups]);
     await this.ctx.connections.close();
   }
 
-  /** Connects, waits for a live worker, sets the call's marker, then starts its watchdog and results reader. */
+  private get idle(): boolean {
+    return this.calls.size === 0 && this.cleanups.size === 0 && this.preparing === 0;
+  }
+
+  /**
+   * Connects, waits for a live worker, sets the call's marker and hands it to the lease thread, then
+   * starts its watchdog and results reader.
+   */
   private async openCall(call: Call): Promise<void> {
     const { connections, liveness, keys, options } = this.ctx;
     connections.updateRefs();
@@ -149,8 +169,14 @@ export class RedisBackend implements ParallelBackend {
     connections.updateRefs();
     await liveness.waitForAny(conn.client);
     if (call.ended) return;
-    await conn.client.set(keys.marker(call.id), '1', 'PX', markerTtl(options));
-    call.timer = setInterval(() => void reconcile(this.ctx, call, conn), options.reconcileMs);
+    const marker = keys.marker(call.id);
+    const started = Date.now();
+    await answerWithin(conn.client.set(marker, '1', 'PX', markerTtl(options)), options.outageMs, () =>
+      unreachableError(options.connection, Date.now() - started, options.outageMs),
+    );
+    if (call.ended) return;
+    leaseFor(options.connection).hold(marker, markerTtl(options));
+    call.timer = setInterval(() => tick(this.ctx, call, conn), options.reconcileMs);
     call.timer.unref();
     call.readerDone = readResults(this.ctx, call, conn);
   }

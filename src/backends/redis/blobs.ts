@@ -28,6 +28,11 @@ export class CallBlobs {
     return hash;
   }
 
+  /** The hashes of the blobs already handed out to be sent. */
+  sent(): string[] {
+    return [...this.stored].filter((hash) => !this.unsent.has(hash));
+  }
+
   /** The blobs not sent yet, each handed out once. */
   takeUnsent(): [hash: string, bytes: Buffer][] {
     const blobs = [...this.unsent];

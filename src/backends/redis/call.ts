@@ -3,6 +3,7 @@
  * shares: options, key layout, connections, worker liveness.
  */
 import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import type { LocatedFunction } from '../../locate/index.ts';
 import type { BackendBatch, BatchOutcome } from '../backend.ts';
 import { CallBlobs } from './blobs.ts';
@@ -10,6 +11,7 @@ import type { WireFunction } from './codec.ts';
 import type { Connections } from './connection.ts';
 import type { WorkerLiveness } from './liveness.ts';
 import type { Keys, ResolvedBackendOptions } from './options.ts';
+import { OutageClock } from './reachability.ts';
 
 export interface CallContext {
   readonly options: ResolvedBackendOptions;
@@ -23,9 +25,13 @@ export interface PendingBatch {
   readonly batch: BackendBatch;
   readonly resolve: (outcome: BatchOutcome) => void;
   readonly reject: (error: unknown) => void;
+  /** The encoded payload, kept until the batch is answered, to submit it again if Redis loses its job. */
+  readonly bytes: Buffer;
   flushed: boolean;
   /** Consecutive reconciliations that found no job and no result. */
   misses: number;
+  /** Times the job was submitted again after Redis lost it. */
+  resubmits: number;
 }
 
 export interface Call {
@@ -52,9 +58,13 @@ export interface Call {
   ended: boolean;
   /** Settles when the call's results reader has given its connection back. */
   readerDone: Promise<void>;
+  /** The results reader's connection while it reads (dropped by a cleanup that cannot wake it). */
+  reader: Redis | undefined;
+  /** How long the call's periodic check has waited for Redis. */
+  readonly clock: OutageClock;
 }
 
-export function newCall(runId: number): Call {
+export function newCall(runId: number, options: ResolvedBackendOptions): Call {
   return {
     runId,
     id: randomBytes(8).toString('hex'),
@@ -74,6 +84,8 @@ export function newCall(runId: number): Call {
     aborted: false,
     ended: false,
     readerDone: Promise.resolve(),
+    reader: undefined,
+    clock: new OutageClock(options.reconcileMs),
   };
 }
 
@@ -84,7 +96,10 @@ export function failCall(call: Call, error: unknown): void {
   for (const p of pending) p.reject(error);
 }
 
-/** How long the call's marker lives without a refresh: several reconciliations, so one late tick is harmless. */
+/**
+ * How long the call's marker lives without a renewal (the lease thread renews it about four times per
+ * lifetime): longer than `outageMs`, so that an outage the call rides out does not expire it.
+ */
 export function markerTtl(options: ResolvedBackendOptions): number {
-  return Math.max(60_000, 10 * options.reconcileMs);
+  return options.leaseMs;
 }

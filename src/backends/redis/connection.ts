@@ -1,12 +1,13 @@
 /**
  * The caller's connections to Redis: one shared client (commands and the BullMQ queue), plus blocking
  * readers for the calls' results, one per running call and reused by the next. They keep the program
- * alive only while the backend is busy, as idle local workers do not.
+ * alive only while the backend is busy, as idle local workers do not; an idle backend whose Redis goes
+ * away drops its connections rather than reconnecting forever (the next call connects afresh).
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { RedisBackendError } from './errors.ts';
-import { createClient, describeConnection, type ResolvedBackendOptions, scrub } from './options.ts';
+import { createClient, type ResolvedBackendOptions } from './options.ts';
+import { firstContact, settlesWithin } from './reachability.ts';
 
 export interface Connection {
   readonly client: Redis;
@@ -19,6 +20,9 @@ function setRefed(client: Redis, refed: boolean): void {
   if (refed) stream?.ref?.();
   else stream?.unref?.();
 }
+
+/** How long `close()` waits for BullMQ's queue to close before dropping the connections anyway. */
+const QUEUE_CLOSE_MS = 1000;
 
 export class Connections {
   private connecting: Promise<Connection> | undefined;
@@ -35,20 +39,22 @@ export class Connections {
     return this.connecting !== undefined;
   }
 
-  /** The shared connection, made on first use; a failed attempt is forgotten so that the next one retries. */
+  /**
+   * The shared connection, made on first use; a failed attempt is forgotten so that the next one retries.
+   * The first contact fails fast (a refused connection, or no answer within 10 s); once connected,
+   * commands wait through outages.
+   */
   connect(): Promise<Connection> {
     this.connecting ??= (async () => {
       const { connection, queue, prefix } = this.options;
       const client = this.newClient(false, 'joblib-ts-caller');
       try {
-        await client.ping();
+        await firstContact(client, connection, 10_000);
       } catch (error) {
         this.clients.delete(client);
         client.disconnect();
         this.connecting = undefined;
-        throw new RedisBackendError(
-          `Cannot reach Redis at ${describeConnection(connection)}: ${scrub((error as Error).message)}`,
-        );
+        throw error;
       }
       const bullQueue = new Queue(queue, {
         connection: client,
@@ -85,26 +91,38 @@ export class Connections {
     }
   }
 
-  /** Closes the queue and every client; a later `connect()` starts afresh. */
+  /** Drops a reader whose blocking pop cannot be woken through Redis: the pop rejects, the reader ends. */
+  dropReader(reader: Redis): void {
+    this.clients.delete(reader);
+    reader.disconnect();
+  }
+
+  /**
+   * Closes the queue and every client, within about a second whatever Redis does: commands still
+   * waiting reject. A later `connect()` starts afresh.
+   */
   async close(): Promise<void> {
     const connecting = this.connecting;
     this.connecting = undefined;
-    if (connecting) {
-      try {
-        const conn = await connecting;
-        await conn.queue.close();
-      } catch {
-        // Never connected: nothing to close.
-      }
-    }
-    for (const client of this.clients) client.disconnect();
+    // Only these: a call that starts meanwhile connects afresh, and keeps its own clients.
+    const clients = [...this.clients];
     this.clients.clear();
+    if (connecting) {
+      const closing = connecting.then((conn) => conn.queue.close());
+      // Never connected, or Redis does not answer: the clients are dropped below all the same.
+      await settlesWithin(closing, QUEUE_CLOSE_MS);
+    }
+    for (const client of clients) client.disconnect();
   }
 
   private newClient(blocking: boolean, name: string): Redis {
     const client = createClient(this.options.connection, { blocking, name });
     this.clients.add(client);
     client.on('connect', () => setRefed(client, this.busy()));
+    // Reconnecting while idle would hold the program until Redis is back: drop everything instead.
+    client.on('reconnecting', () => {
+      if (!this.busy() && this.clients.has(client)) void this.close();
+    });
     return client;
   }
 }

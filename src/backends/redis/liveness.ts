@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import { NoRedisWorkerError } from './errors.ts';
 import { describeConnection, type Keys, type ResolvedBackendOptions } from './options.ts';
+import { answerWithin, unreachableError } from './reachability.ts';
 import type { WorkerInfo } from './worker.ts';
 
 export interface LiveWorkers {
@@ -48,11 +49,18 @@ export class WorkerLiveness {
     return { workers, concurrency };
   }
 
-  /** Resolves once a worker is live; fails after `workerWaitMs` with how to start one. */
+  /**
+   * Resolves once a worker is live; fails after `workerWaitMs` with how to start one, or when Redis does
+   * not answer for `outageMs`.
+   */
   async waitForAny(client: Redis): Promise<void> {
     const started = Date.now();
     for (;;) {
-      const live = await this.read(client);
+      const asked = Date.now();
+      const { connection, outageMs } = this.options;
+      const live = await answerWithin(this.read(client), outageMs, () =>
+        unreachableError(connection, Date.now() - asked, outageMs),
+      );
       if (live.workers.length > 0) return;
       const waited = Date.now() - started;
       if (waited >= this.options.workerWaitMs) throw this.noWorkerError(waited);

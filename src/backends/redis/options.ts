@@ -30,6 +30,13 @@ export interface RedisBackendOptions extends RedisQueueOptions {
   keyTtlMs?: number;
   /** How often a call checks its jobs' state in Redis (and its workers' heartbeats). Default 2 000 ms. */
   reconcileMs?: number;
+  /** How long a call rides out an unreachable Redis before it fails. Default 30 000 ms. */
+  outageMs?: number;
+  /**
+   * Lifetime of a call's lease (its marker key), renewed from a thread of its own: workers stop the call's
+   * tasks this long after its caller died. Default `outageMs` + 15 000 ms (45 s).
+   */
+  leaseMs?: number;
 }
 
 const BACKEND_OPTION_KEYS: Record<keyof RedisBackendOptions, true> = {
@@ -41,6 +48,8 @@ const BACKEND_OPTION_KEYS: Record<keyof RedisBackendOptions, true> = {
   largeArgumentBytes: true,
   keyTtlMs: true,
   reconcileMs: true,
+  outageMs: true,
+  leaseMs: true,
 };
 const BACKEND_OPTION_NAMES: readonly string[] = Object.keys(BACKEND_OPTION_KEYS);
 
@@ -53,6 +62,8 @@ export interface ResolvedBackendOptions {
   largeArgumentBytes: number;
   keyTtlMs: number;
   reconcileMs: number;
+  outageMs: number;
+  leaseMs: number;
 }
 
 export const DEFAULT_QUEUE = 'joblib-ts';
@@ -119,6 +130,7 @@ export function resolveBackendOptions(options: RedisBackendOptions): ResolvedBac
     },
     error: (message) => new InvalidArgumentError(message),
   });
+  const outageMs = positive('outageMs', options.outageMs, 30_000);
   return {
     ...resolveQueueOptions(options),
     root: options.root ?? process.cwd(),
@@ -126,6 +138,8 @@ export function resolveBackendOptions(options: RedisBackendOptions): ResolvedBac
     largeArgumentBytes: positive('largeArgumentBytes', options.largeArgumentBytes, 1024 * 1024),
     keyTtlMs: positive('keyTtlMs', options.keyTtlMs, 3_600_000),
     reconcileMs: positive('reconcileMs', options.reconcileMs, 2000),
+    outageMs,
+    leaseMs: positive('leaseMs', options.leaseMs, outageMs + 15_000),
   };
 }
 
@@ -194,13 +208,16 @@ export function scrub(message: string): string {
 }
 
 /**
- * A new ioredis client. `blocking` clients (BullMQ workers, BLPOP readers) retry forever; others fail a
- * command after a few retries so that an unreachable Redis becomes an error, not a hang.
+ * A new ioredis client. Every client rides out an outage: commands wait (offline queue, resent after a
+ * reconnection) instead of failing after a few retries, and reconnection is tried at least every
+ * second. What bounds the wait is ours: `outageMs` on the caller (reachability.ts), and closing the
+ * client, which rejects what still waits.
  */
 export function createClient(connection: RedisConnection, role: { blocking: boolean; name: string }): Redis {
   const common: RedisOptions = {
     connectionName: role.name,
-    maxRetriesPerRequest: role.blocking ? null : 3,
+    maxRetriesPerRequest: null,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
     connectTimeout: 10_000,
     lazyConnect: false,
   };

@@ -19,9 +19,13 @@ for (const value of Object.values(coreErrors)) {
     OWN_ERRORS[value.name] = value as ErrorClass;
 }
 
-/** Reads the call's results until it ends or stops; a lost connection fails the call. */
+/**
+ * Reads the call's results until it ends or stops. The blocking pop waits through an outage (it is sent
+ * again after the reconnection); a cleanup that cannot wake it drops its connection instead.
+ */
 export async function readResults(ctx: CallContext, call: Call, conn: Connection): Promise<void> {
   const reader = ctx.connections.takeReader(conn);
+  call.reader = reader;
   const key = ctx.keys.results(call.id);
   let broken = false;
   try {
@@ -32,13 +36,16 @@ export async function readResults(ctx: CallContext, call: Call, conn: Connection
     }
   } catch (error) {
     broken = true;
-    failCall(
-      call,
-      new RedisBackendError(
-        `Lost the connection to Redis while waiting for results: ${scrub((error as Error).message)}`,
-      ),
-    );
+    if (!call.ended) {
+      failCall(
+        call,
+        new RedisBackendError(
+          `Lost the connection to Redis while waiting for results: ${scrub((error as Error).message)}`,
+        ),
+      );
+    }
   } finally {
+    call.reader = undefined;
     ctx.connections.returnReader(conn, reader, broken);
   }
 }

@@ -2,7 +2,9 @@
  * The worker side of the Redis backend: pulls batches (BullMQ jobs) from the queue and runs them on a
  * local pool of child processes (or threads), so one worker uses all its cores and user code never runs
  * in the process that renews the jobs' locks. Results go to the call's own Redis list, never through
- * BullMQ's best-effort events.
+ * BullMQ's best-effort events. Through a Redis outage its commands wait and go out after the
+ * reconnection; the batches of a call whose marker is gone (its caller died, or Redis lost it) are
+ * stopped at the next heartbeat.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -29,6 +31,7 @@ import {
   resolveQueueOptions,
   scrub,
 } from './options.ts';
+import { firstContact, settlesWithin } from './reachability.ts';
 
 export interface RedisWorkerOptions extends RedisQueueOptions {
   /** Project root: modules named by jobs are resolved under it, and nothing outside it is imported. */
@@ -116,6 +119,8 @@ export class RedisWorker {
   private readonly activeJobs = new Map<number, { job: Job<JobData>; token: string | undefined }>();
   private nextRun = 1;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** A heartbeat is waiting for Redis (an outage): the next ones are skipped, not piled up. */
+  private beating = false;
   private stopping: Promise<void> | undefined;
   private returning = false;
   private bull: BullWorker<JobData> | undefined;
@@ -159,12 +164,10 @@ export class RedisWorker {
     }
     const client = createClient(connection, { blocking: false, name: 'joblib-ts-worker' });
     try {
-      await client.ping();
+      await firstContact(client, connection, 10_000);
     } catch (error) {
       client.disconnect();
-      throw new Error(
-        `Cannot reach Redis at ${describeConnection(connection)}: ${scrub((error as Error).message)}`,
-      );
+      throw new Error((error as Error).message);
     }
     const subscriber = createClient(connection, { blocking: true, name: 'joblib-ts-worker-cancel' });
     const blocking = createClient(connection, { blocking: true, name: 'joblib-ts-worker-jobs' });
@@ -195,6 +198,11 @@ export class RedisWorker {
       name: this.id,
     });
     this.bull.on('error', (error) => options.log?.(`worker error: ${scrub(error.message)}`));
+    // A failed job is kept for its caller to read why, but never for longer than the call's keys.
+    this.bull.on('failed', (job) => {
+      if (job?.id)
+        this.client.pexpire(`${this.keys.base}:${job.id}`, Number(job.data?.ttl) || 3_600_000).catch(() => 0);
+    });
     options.log?.(
       `joblib-ts worker ${this.id}: ${this.info.concurrency} ${this.info.backend} on queue '${queue}' at ${describeConnection(resolveQueueOptions(options).connection)}, root ${this.side.root}`,
     );
@@ -222,14 +230,30 @@ export class RedisWorker {
     }
   }
 
+  /**
+   * Keeps the registration alive, and stops the running batches of calls whose marker is gone: their
+   * caller died (its lease ran out) or Redis lost the call, so nobody waits for their results.
+   */
   private async beat(): Promise<void> {
-    const ttl = HEARTBEAT_MS * 3;
-    await this.client
-      .multi()
-      .set(this.keys.worker(this.id), JSON.stringify(this.info), 'PX', ttl)
-      .sadd(this.keys.workerSet, this.id)
-      .pexpire(this.keys.workerSet, ttl * 10)
-      .exec();
+    if (this.beating) return;
+    this.beating = true;
+    try {
+      const ttl = HEARTBEAT_MS * 3;
+      const calls = [...this.runsOfCall.keys()];
+      const multi = this.client
+        .multi()
+        .set(this.keys.worker(this.id), JSON.stringify(this.info), 'PX', ttl)
+        .sadd(this.keys.workerSet, this.id)
+        .pexpire(this.keys.workerSet, ttl * 10);
+      for (const call of calls) multi.exists(this.keys.marker(call));
+      const replies = (await multi.exec()) ?? [];
+      calls.forEach((call, i) => {
+        const [error, exists] = replies[3 + i] ?? [null, 1];
+        if (!error && Number(exists) === 0) this.cancelCall(`!${call}`);
+      });
+    } finally {
+      this.beating = false;
+    }
   }
 
   /** A message on the cancel channel: `<call>` stops its batches between tasks, `!<call>` at once. */
@@ -413,15 +437,38 @@ export class RedisWorker {
 
   private async shutdown(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
-    try {
-      await this.client.multi().del(this.keys.worker(this.id)).srem(this.keys.workerSet, this.id).exec();
-    } catch {
-      // Redis gone: the registration expires by itself.
-    }
+    // Redis gone: the registration expires by itself (6 s).
+    await settlesWithin(
+      this.client.multi().del(this.keys.worker(this.id)).srem(this.keys.workerSet, this.id).exec(),
+      2000,
+    );
     await this.bull?.close();
     await this.local.close();
-    await Promise.allSettled([this.subscriber.quit(), this.client.quit(), this.blocking.quit()]);
+    await this.disconnect();
     this.markStopped();
+  }
+
+  /**
+   * Stops now, whatever Redis and the running batches do (a second signal that a graceful stop did not
+   * honour in time): the local pool is closed, the connections dropped. The jobs it held go back to the
+   * queue when their locks expire, for another worker.
+   */
+  async kill(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.returning = true;
+    await Promise.all([
+      settlesWithin(this.bull?.close(true) ?? Promise.resolve(), 1000),
+      settlesWithin(this.local.close(), 1000),
+    ]);
+    for (const redis of [this.subscriber, this.client, this.blocking]) redis.disconnect();
+    this.markStopped();
+  }
+
+  /** Quits politely where Redis answers, drops the connections where it does not. */
+  private async disconnect(): Promise<void> {
+    const clients = [this.subscriber, this.client, this.blocking];
+    await settlesWithin(Promise.allSettled(clients.map((redis) => redis.quit())), 1000);
+    for (const redis of clients) redis.disconnect();
   }
 }
 

@@ -74,12 +74,17 @@ export function uniqueQueue(): { prefix: string; queue: string } {
   const tag = `${process.pid}-${n}-${randomBytes(4).toString('hex')}`;
   return { prefix: `jt-test-${tag}`, queue: `jt-test-q-${tag}` };
 }
-/** Keys under a prefix (SCAN, never KEYS). */
-export async function keysWith(pattern: string): Promise<string[]> {
+/** A key prefix of its own (for tests that make their own queue name). */
+export function uniquePrefix(): string {
+  return uniqueQueue().prefix;
+}
+
+/** Keys under a prefix (SCAN, never KEYS), on the shared Redis unless another client is given. */
+export async function keysWith(pattern: string, client: Redis = redis()): Promise<string[]> {
   const found: string[] = [];
   let cursor = '0';
   do {
-    const [next, keys] = await redis().scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
     found.push(...keys);
   } while (cursor !== '0');
@@ -90,9 +95,13 @@ export async function keysWith(pattern: string): Promise<string[]> {
  * Every key a run left that is not the queue's own (its BullMQ bookkeeping and worker registrations),
  * once the call's cleanup is done: it polls until there is none, so a leak fails by the test's timeout.
  */
-export async function callKeysLeft(prefix: string, queue: string): Promise<string[]> {
+export async function callKeysLeft(
+  prefix: string,
+  queue: string,
+  client: Redis = redis(),
+): Promise<string[]> {
   const left = async () =>
-    (await keysWith(`${prefix}:${queue}:*`)).filter((key) => isCallKey(prefix, queue, key));
+    (await keysWith(`${prefix}:${queue}:*`, client)).filter((key) => isCallKey(prefix, queue, key));
   let last = await left();
   while (last.length > 0) {
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -101,7 +110,8 @@ export async function callKeysLeft(prefix: string, queue: string): Promise<strin
   return last;
 }
 
-function isCallKey(prefix: string, queue: string, key: string): boolean {
+/** Whether a key belongs to a call (its own keys and its jobs), not to the queue or the worker registry. */
+export function isCallKey(prefix: string, queue: string, key: string): boolean {
   const rest = key.slice(`${prefix}:${queue}:`.length);
   // A call's own keys (jt:<call>:...) and its jobs (jt-<call>-<seq>...); not the worker registry.
   return (rest.startsWith('jt:') && !/^jt:(workers|w:|cancel)/.test(rest)) || rest.startsWith('jt-');
@@ -124,6 +134,8 @@ export interface StartWorkersOptions {
   extraArgs?: string[];
   /** Wait until they are registered in Redis (default true). */
   waitRegistered?: boolean;
+  /** The Redis they serve (default REDIS_URL). */
+  url?: string;
 }
 
 const started = new Set<WorkerProcess>();
@@ -138,14 +150,32 @@ const workerMain = join(repoRoot, 'src/cli/worker-main.ts');
 export async function startWorkers(options: StartWorkersOptions): Promise<WorkerProcess[]> {
   const workers: WorkerProcess[] = [];
   const registry = `${options.prefix}:${options.queue}:jt:workers`;
-  const before = new Set(await redis().smembers(registry));
+  const url = options.url ?? REDIS_URL;
+  const check = options.url ? new Redis(options.url) : redis();
+  check.on('error', () => {});
+  try {
+    await startWorkersOn(check, url, registry, options, workers);
+  } finally {
+    if (check !== redis()) check.disconnect();
+  }
+  return workers;
+}
+
+async function startWorkersOn(
+  check: Redis,
+  url: string,
+  registry: string,
+  options: StartWorkersOptions,
+  workers: WorkerProcess[],
+): Promise<void> {
+  const before = new Set(await check.smembers(registry));
   for (let i = 0; i < options.count; i++) {
     const args = [
       '--import',
       'tsx',
       workerMain,
       '--redis',
-      REDIS_URL,
+      url,
       '--root',
       options.root ?? repoRoot,
       '--queue',
@@ -176,7 +206,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Worker
     // Until they have registered, or one of them has exited (then it never will): no deadline.
     let registered = 0;
     for (;;) {
-      const ids = await redis().smembers(registry);
+      const ids = await check.smembers(registry);
       registered = ids.filter((id) => !before.has(id)).length;
       if (registered >= options.count || workers.some((w) => w.child.exitCode !== null)) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -185,10 +215,14 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Worker
       throw new Error(`workers did not register: ${workers.map((w) => w.output()).join('\n')}`);
     }
   }
-  return workers;
 }
 
 /** SIGTERM (graceful), then SIGKILL after a few seconds. */
+/** Stops (SIGTERM, then SIGKILL) every worker the file started that is still running. */
+export async function stopAllWorkers(): Promise<void> {
+  await Promise.all([...started].map(stopWorker));
+}
+
 export async function stopWorker(
   worker: WorkerProcess,
 ): Promise<{ code: number | null; signal: string | null }> {
