@@ -28,6 +28,15 @@ export {
   UnsendableArgumentError,
   WorkerCrashedError,
 } from './errors.ts';
+export type {
+  EventDraft,
+  EventListener,
+  JoblibEvent,
+  JoblibEventOf,
+  JoblibEventType,
+  RecycleReason,
+} from './events.ts';
+export { EventHub } from './events.ts';
 export type { HashAlgorithm, HashErrorCode, HashOptions } from './hash.ts';
 export { HashError, hash } from './hash.ts';
 export { isMainProgram } from './main-guard.ts';

@@ -3,6 +3,7 @@
  * tasks and gets back their results or the first error; it knows nothing of threads, processes or Redis.
  */
 import type { AnyFunction } from '../delayed.ts';
+import type { EventHub } from '../events.ts';
 import type { LocatedFunction } from '../locate/index.ts';
 
 /** Consecutive tasks of one run, sent to one worker together. */
@@ -67,6 +68,8 @@ export interface ParallelBackend {
   abortRun?(runId: number): void;
   /** Releases the workers. The backend may be used again afterwards: it then starts new ones. */
   close(): Promise<void>;
+  /** Where it emits worker events (started, exited, crashed, recycled) and its tasks' logs and reports. */
+  readonly events?: EventHub;
 }
 
 export interface BackendConfig {
