@@ -115,16 +115,18 @@ export class EventHub {
     return this.listeners.size > 0;
   }
 
-  emit(draft: EventDraft): void {
-    if (this.listeners.size === 0) return;
+  /** Delivers the event; returns whether any listener received it (a log line nobody took is printed as is). */
+  emit(draft: EventDraft): boolean {
+    if (this.listeners.size === 0) return false;
     const time = Date.now();
     if (draft.runId >= 0) {
       const listener = this.listeners.get(draft.runId);
       if (listener) deliver(listener, { ...draft, time } as JoblibEvent);
-      return;
+      return listener !== undefined;
     }
     for (const [runId, listener] of this.listeners)
       deliver(listener, { ...draft, runId, time } as JoblibEvent);
+    return true;
   }
 }
 

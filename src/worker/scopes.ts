@@ -1,0 +1,91 @@
+/**
+ * The worker's side of `taskContext()` and `workerContext()`: each task's scope (index, attempt, seed,
+ * signal, report), each run's abort controller, and each call configuration's initializer result.
+ */
+import { flushOutput } from '../context/console-capture.ts';
+import { runInScope, type SetupScope, TaskScope } from '../context/task-context.ts';
+import type { AnyFunction } from '../delayed.ts';
+import { isThenable } from '../values.ts';
+import type { BatchMessage } from '../wire/protocol.ts';
+
+/** Runs (by id) whose signals exist here; older ones are dropped past this many. */
+const RUNS_KEPT = 256;
+
+/** The initializer threw: the batch fails with its error, marked as the initializer's. */
+export class InitializerFailure {
+  constructor(readonly error: unknown) {}
+}
+
+export class WorkerScopes {
+  private readonly runs = new Map<number, AbortController>();
+  /** Each initializer key's result (or its failure, forgotten so that a later run tries again). */
+  private readonly inits = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly report: (message: BatchMessage, at: number, value: unknown) => void) {}
+
+  /** The run was cancelled or aborted: its tasks' signals abort. */
+  cancel(run: number): void {
+    const controller = this.controller(run);
+    if (!controller.signal.aborted)
+      controller.abort(new Error('joblib-ts: the run was stopped (aborted, or another task failed).'));
+  }
+
+  private controller(run: number): AbortController {
+    let controller = this.runs.get(run);
+    if (!controller) {
+      controller = new AbortController();
+      this.runs.set(run, controller);
+      if (this.runs.size > RUNS_KEPT) this.runs.delete(this.runs.keys().next().value as number);
+    }
+    return controller;
+  }
+
+  /**
+   * What the batch's initializer returned in this worker, running it first if this worker has not for
+   * its key (undefined when the batch has none). Rejects with an `InitializerFailure`.
+   */
+  setup(message: BatchMessage, resolve: (id: number) => Promise<AnyFunction>): Promise<unknown> | undefined {
+    const { init } = message;
+    if (!init) return undefined;
+    let result = this.inits.get(init.key);
+    if (!result) {
+      result = (async () => {
+        const fn = await resolve(init.fn);
+        const scope: SetupScope = { setup: true, batch: message.id };
+        try {
+          let value = runInScope(scope, () => fn(...init.args));
+          if (isThenable(value)) value = await value;
+          return value;
+        } catch (error) {
+          throw new InitializerFailure(error);
+        } finally {
+          flushOutput(scope);
+        }
+      })();
+      this.inits.set(init.key, result);
+      result.catch(() => this.inits.delete(init.key));
+    }
+    return result;
+  }
+
+  /** The scope task `at` of the batch runs in. */
+  task(message: BatchMessage, at: number, workerContext: unknown): TaskScope {
+    const { run, timeout } = message;
+    const startedAt = timeout === undefined ? 0 : performance.now();
+    return new TaskScope({
+      index: (message.first ?? 0) + at,
+      attempt: message.attempt ?? 1,
+      runSeed: message.seed ?? 0,
+      batch: message.id,
+      at,
+      workerContext,
+      report: (value) => this.report(message, at, value),
+      signal: () => {
+        const signal = this.controller(run).signal;
+        if (timeout === undefined) return signal;
+        const left = Math.max(0, timeout - (performance.now() - startedAt));
+        return AbortSignal.any([signal, AbortSignal.timeout(left)]);
+      },
+    });
+  }
+}
