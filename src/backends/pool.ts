@@ -17,6 +17,7 @@ import { packArgs } from '../wire/packed-numbers.ts';
 import type { BatchMessage, FromWorker, ToWorker } from '../wire/protocol.ts';
 import { decodeTags } from '../wire/tagged.ts';
 import type { BackendBatch, BatchOutcome } from './backend.ts';
+import { markInitializerError } from './initializer-error.ts';
 import { emitWorkerOutput } from './worker-output.ts';
 
 /** A batch as the pool sends it: the backend may have replaced big array arguments (`big-arrays/`). */
@@ -495,7 +496,8 @@ export class WorkerPool {
     if (this.answered.size > ANSWERED_KEPT) this.answered.delete(this.answered.keys().next().value as number);
     const outcome = this.toOutcome(worker, batch, message);
     // The initializer failed: no task ran, and the run fails with its error as it is.
-    if (message.t === 'fail' && message.init && outcome.ok === false) pending.reject(outcome.error);
+    if (message.t === 'fail' && message.init && outcome.ok === false)
+      pending.reject(markInitializerError(outcome.error));
     else pending.resolve(outcome);
     this.releaseHeld();
   }
