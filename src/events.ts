@@ -130,10 +130,17 @@ export class EventHub {
   }
 }
 
+/** Listeners that threw once already: told once, not on every event. */
+const warned = new WeakSet<EventListener>();
+
 function deliver(listener: EventListener, event: JoblibEvent): void {
   try {
     listener(event);
   } catch (error) {
-    process.emitWarning(`joblib-ts: an onEvent listener threw on a '${event.type}' event: ${String(error)}`);
+    if (warned.has(listener)) return;
+    warned.add(listener);
+    process.emitWarning(
+      `joblib-ts: an onEvent listener threw on a '${event.type}' event (told once; later throws are ignored): ${String(error)}`,
+    );
   }
 }
