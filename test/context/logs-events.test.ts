@@ -10,6 +10,8 @@ import { logPrefix } from '../../src/progress/logs.ts';
 import { chatty, exitsAt, failsAt } from '../fixtures/context-tasks.ts';
 import { repoRoot, runProgram } from '../helpers.ts';
 
+/** The terminal's "erase to the end of the line" (ESC [ K), which the bar ends its line with. */
+const ERASE_TO_END = new RegExp(`${String.fromCharCode(27)}\\[[0-9]*K`, 'g');
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const BACKENDS = ['sequential', 'threads', 'processes'] as const;
 
@@ -107,7 +109,7 @@ describe("logs: 'tagged'", () => {
     );
     assert.equal(run.code, 0, run.stdout + run.stderr);
     // The terminal's text cut where the cursor goes back to the line's start or to a new line.
-    const segments = run.stdout.split(/\r|\n/).map((s) => s.replace(/\u001b\[[0-9]*K/g, ''));
+    const segments = run.stdout.split(/\r|\n/).map((s) => s.replace(ERASE_TO_END, ''));
     const bars = segments.filter((s) => s.includes('Parallel(nJobs=2)'));
     assert.ok(bars.length > 0, 'the bar was drawn');
     for (const segment of segments) {
