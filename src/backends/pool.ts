@@ -534,6 +534,17 @@ export class WorkerPool {
       return { ok: true, results: message.results as unknown[] };
     }
     if (message.t === 'cancelled') return { ok: 'cancelled', completed: message.completed };
+    if (message.timedOut && batch.timeoutMs !== undefined) {
+      const taskIndex = batch.firstIndex + message.at;
+      const name = batch.locations[message.at]?.name ?? batch.fns[message.at]?.name ?? 'task';
+      const error = new TimeoutError(
+        `Task ${taskIndex} (${name}) ran longer than timeoutMs=${batch.timeoutMs}; it stopped when its taskContext().signal aborted.`,
+        taskIndex,
+        name,
+        batch.timeoutMs,
+      );
+      return { ok: false, failedAt: message.at, error };
+    }
     const located = message.init ? batch.init?.location : batch.locations[message.at];
     if (message.importUrl) {
       const cause = deserializeThrown(message.error);

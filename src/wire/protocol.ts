@@ -87,6 +87,8 @@ export type FromWorker =
       unsendableResult?: boolean;
       /** Set when the worker's initializer failed (no task of the batch ran). */
       init?: true;
+      /** Set when the task ended after its signal aborted for running past the batch's timeout. */
+      timedOut?: true;
     }
   /** A line a task wrote (`at` -1: the initializer), sent before the batch's answer. */
   | { t: 'log'; id: number; at: number; s: 'stdout' | 'stderr'; line: string }

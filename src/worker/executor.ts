@@ -142,9 +142,14 @@ export class TaskExecutor {
           );
           if (isThenable(value)) value = await value;
           results[i] = value;
+        } catch (error) {
+          if (!this.scopes.timedOut(scope)) throw error;
         } finally {
           flushOutput(scope);
         }
+        // It stopped because its signal said it ran too long: a timeout still, however it ended.
+        if (this.scopes.timedOut(scope))
+          return { t: 'fail', id, at: i, error: serializeThrown(null, canClone), timedOut: true };
         if (yieldEveryMs && performance.now() - lastYield > yieldEveryMs) {
           await new Promise((resolve) => setImmediate(resolve));
           lastYield = performance.now();

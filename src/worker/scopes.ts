@@ -20,6 +20,8 @@ export class WorkerScopes {
   private readonly runs = new Map<number, AbortController>();
   /** Each initializer key's result (or its failure, forgotten so that a later run tries again). */
   private readonly inits = new Map<string, Promise<unknown>>();
+  /** The timeout signal a task was handed, when it asked for its signal in a run with `timeoutMs`. */
+  private readonly timeouts = new WeakMap<TaskScope, AbortSignal>();
 
   constructor(private readonly report: (message: BatchMessage, at: number, value: unknown) => void) {}
 
@@ -69,10 +71,15 @@ export class WorkerScopes {
   }
 
   /** The scope task `at` of the batch runs in. */
+  /** Whether the task's signal aborted because it ran past the run's timeoutMs. */
+  timedOut(scope: TaskScope): boolean {
+    return this.timeouts.get(scope)?.aborted === true;
+  }
+
   task(message: BatchMessage, at: number, workerContext: unknown): TaskScope {
     const { run, timeout } = message;
     const startedAt = timeout === undefined ? 0 : performance.now();
-    return new TaskScope({
+    const scope: TaskScope = new TaskScope({
       index: (message.first ?? 0) + at,
       attempt: message.attempt ?? 1,
       runSeed: message.seed ?? 0,
@@ -83,9 +90,12 @@ export class WorkerScopes {
       signal: () => {
         const signal = this.controller(run).signal;
         if (timeout === undefined) return signal;
-        const left = Math.max(0, timeout - (performance.now() - startedAt));
-        return AbortSignal.any([signal, AbortSignal.timeout(left)]);
+        const left = Math.max(0, Math.ceil(timeout - (performance.now() - startedAt)));
+        const timer = AbortSignal.timeout(left);
+        this.timeouts.set(scope, timer);
+        return AbortSignal.any([signal, timer]);
       },
     });
+    return scope;
   }
 }

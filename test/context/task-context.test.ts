@@ -13,6 +13,7 @@ import {
   type JoblibEvent,
   Parallel,
   type ParallelOptions,
+  TimeoutError,
   taskContext,
   workerContext,
 } from '../../src/index.ts';
@@ -128,6 +129,17 @@ describe('taskContext().signal', () => {
       );
       await until(() => existsSync(aborted));
       assert.match(readFileSync(aborted, 'utf8'), /the run was stopped/);
+    });
+  }
+
+  for (const backend of ['threads', 'processes'] as const) {
+    test(`${backend}: a task's signal aborts at timeoutMs, and the run still fails with a TimeoutError`, async () => {
+      const dir = tempDir();
+      const aborted = join(dir, 'aborted');
+      const p = parallel({ backend, nJobs: 2, timeoutMs: 300 });
+      await assert.rejects(p.run([delayed(waitForAbort)(join(dir, 'started'), aborted)]), TimeoutError);
+      // The task saw its signal abort (unless the worker was terminated first, which also fails the run).
+      if (existsSync(aborted)) assert.match(readFileSync(aborted, 'utf8'), /TimeoutError|timed? ?out/i);
     });
   }
 
