@@ -1,5 +1,5 @@
 import { captureOutput, flushOutput } from '../context/console-capture.ts';
-import { runInScope, type SetupScope, TaskScope } from '../context/task-context.ts';
+import { type BatchSource, runInScope, type SetupScope, TaskScope } from '../context/task-context.ts';
 import { EventHub } from '../events.ts';
 import { isThenable } from '../values.ts';
 import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
@@ -35,10 +35,10 @@ export class SequentialBackend implements ParallelBackend {
     hubs.set(id, { hub: this.events, runId, firstIndex: batch.firstIndex });
     captureOutput(emitLine);
     try {
-      const shared = batch.init ? await this.setup(batch, id) : undefined;
+      const source = this.source(batch, id, batch.init ? await this.setup(batch, id) : undefined);
       for (let i = 0; i < fns.length; i++) {
         if (this.cancelled.has(runId)) return { ok: 'cancelled', completed: i };
-        const scope = this.scope(batch, id, i, shared);
+        const scope = new TaskScope(source, i, batch.firstIndex + i);
         try {
           let value = runInScope(scope, () =>
             (fns[i] as (...a: readonly unknown[]) => unknown)(...(args[i] as unknown[])),
@@ -57,20 +57,21 @@ export class SequentialBackend implements ParallelBackend {
     return { ok: true, results };
   }
 
-  private scope(batch: BackendBatch, id: number, at: number, shared: unknown): TaskScope {
-    const { runId } = batch;
-    return new TaskScope({
-      index: batch.firstIndex + at,
-      attempt: batch.attempt ?? 1,
+  /** What the batch's tasks share: the run's seed, its signal, where reports go. */
+  private source(batch: BackendBatch, id: number, workerContext: unknown): BatchSource {
+    const { runId, firstIndex } = batch;
+    const events = this.events;
+    const signal = this.controller(runId).signal;
+    return {
       runSeed: batch.seed ?? 0,
+      attempt: batch.attempt ?? 1,
       batch: id,
-      at,
-      workerContext: shared,
-      report: (value) => {
-        this.events.emit({ type: 'report', runId, index: batch.firstIndex + at, value });
+      workerContext,
+      signal: () => signal,
+      report: (scope, value) => {
+        events.emit({ type: 'report', runId, index: firstIndex + scope.at, value });
       },
-      signal: () => this.controller(runId).signal,
-    });
+    };
   }
 
   /** Runs the initializer once per key; its error rejects the batch (and so fails the run once). */

@@ -30,60 +30,72 @@ export interface TaskContext {
   report(value: unknown): void;
 }
 
-/** How the executing side builds a task's context. */
-export interface TaskScopeInit {
-  readonly index: number;
-  readonly attempt: number;
+/**
+ * What the tasks of one batch share: the run's seed, where their signal and reports come from. One per
+ * batch, so that a task's scope is one small object (a run of 100,000 trivial tasks makes 100,000).
+ */
+export interface BatchSource {
   readonly runSeed: number;
-  /** The signal to hand out; made only when the task asks for it. */
-  readonly signal: () => AbortSignal;
-  readonly report: (value: unknown) => void;
+  readonly attempt: number;
+  /** Batch id (worker side) for the output capture. */
+  readonly batch: number;
   /** What the worker's initializer returned (`workerContext()`). */
   readonly workerContext: unknown;
-  /** Where the task's console output goes: its batch id and position (worker side), for log capture. */
-  readonly batch: number;
-  readonly at: number;
+  /** The signal task `scope` is handed; made only when the task asks for it. */
+  signal(scope: TaskScope): AbortSignal;
+  report(scope: TaskScope, value: unknown): void;
 }
 
-/** One task's context. Seed and generator are made when first asked for. */
+/** One task's context. Seed, generator and signal are made when first asked for. */
 export class TaskScope implements TaskContext {
-  readonly index: number;
-  readonly attempt: number;
-  readonly batch: number;
-  readonly at: number;
-  readonly workerContext: unknown;
-  #seed: number | undefined;
-  #random: (() => number) | undefined;
-  #signal: AbortSignal | undefined;
-  readonly #init: TaskScopeInit;
+  private seedValue: number | undefined;
+  private generator: (() => number) | undefined;
+  private signalValue: AbortSignal | undefined;
+  private boundRandom: (() => number) | undefined;
+  private boundReport: ((value: unknown) => void) | undefined;
 
-  constructor(init: TaskScopeInit) {
-    this.#init = init;
-    this.index = init.index;
-    this.attempt = init.attempt;
-    this.batch = init.batch;
-    this.at = init.at;
-    this.workerContext = init.workerContext;
+  constructor(
+    readonly source: BatchSource,
+    /** The task's position in its batch. */
+    readonly at: number,
+    readonly index: number,
+  ) {}
+
+  get attempt(): number {
+    return this.source.attempt;
+  }
+
+  get batch(): number {
+    return this.source.batch;
+  }
+
+  get workerContext(): unknown {
+    return this.source.workerContext;
   }
 
   get seed(): number {
-    this.#seed ??= taskSeed(this.#init.runSeed, this.index);
-    return this.#seed;
+    this.seedValue ??= taskSeed(this.source.runSeed, this.index);
+    return this.seedValue;
   }
 
-  readonly random = (): number => {
-    this.#random ??= sfc32(this.seed);
-    return this.#random();
-  };
+  /** Bound, so that `const { random } = taskContext()` works. */
+  get random(): () => number {
+    this.boundRandom ??= () => {
+      this.generator ??= sfc32(this.seed);
+      return this.generator();
+    };
+    return this.boundRandom;
+  }
 
   get signal(): AbortSignal {
-    this.#signal ??= this.#init.signal();
-    return this.#signal;
+    this.signalValue ??= this.source.signal(this);
+    return this.signalValue;
   }
 
-  readonly report = (value: unknown): void => {
-    this.#init.report(value);
-  };
+  get report(): (value: unknown) => void {
+    this.boundReport ??= (value) => this.source.report(this, value);
+    return this.boundReport;
+  }
 }
 
 /**

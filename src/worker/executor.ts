@@ -119,7 +119,7 @@ export class TaskExecutor {
         args = args.map((list) => decodeTags(list, this.lookup) as unknown[]);
       }
       const setup = this.scopes.setup(message, (fnId) => this.resolve(fnId));
-      const shared = setup ? await setup : undefined;
+      const scopes = this.scopes.batch(message, setup ? await setup : undefined);
       for (; i < count; i++) {
         if (isCancelled(run)) return { t: 'cancelled', id, completed: i };
         const fnId = typeof message.fn === 'number' ? message.fn : (message.fn[i] as number);
@@ -127,7 +127,7 @@ export class TaskExecutor {
         // After the import: loading a module is not the task's own running time.
         onTaskStart?.(message, i);
         const at = i;
-        const scope = this.scopes.task(message, at, shared);
+        const scope = scopes.task(at);
         try {
           let value = runInScope(scope, () =>
             runAsTask(id, at, () =>

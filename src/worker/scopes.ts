@@ -3,7 +3,7 @@
  * signal, report), each run's abort controller, and each call configuration's initializer result.
  */
 import { flushOutput } from '../context/console-capture.ts';
-import { runInScope, type SetupScope, TaskScope } from '../context/task-context.ts';
+import { type BatchSource, runInScope, type SetupScope, TaskScope } from '../context/task-context.ts';
 import type { AnyFunction } from '../delayed.ts';
 import { isThenable } from '../values.ts';
 import type { BatchMessage } from '../wire/protocol.ts';
@@ -76,26 +76,59 @@ export class WorkerScopes {
     return this.timeouts.get(scope)?.aborted === true;
   }
 
-  task(message: BatchMessage, at: number, workerContext: unknown): TaskScope {
-    const { run, timeout } = message;
-    const startedAt = timeout === undefined ? 0 : performance.now();
-    const scope: TaskScope = new TaskScope({
-      index: (message.first ?? 0) + at,
-      attempt: message.attempt ?? 1,
-      runSeed: message.seed ?? 0,
-      batch: message.id,
-      at,
-      workerContext,
-      report: (value) => this.report(message, at, value),
-      signal: () => {
-        const signal = this.controller(run).signal;
-        if (timeout === undefined) return signal;
-        const left = Math.max(0, Math.ceil(timeout - (performance.now() - startedAt)));
-        const timer = AbortSignal.timeout(left);
-        this.timeouts.set(scope, timer);
-        return AbortSignal.any([signal, timer]);
-      },
-    });
+  /** What the batch's tasks share; `task(at)` then makes each one's scope. */
+  batch(message: BatchMessage, workerContext: unknown): BatchScopes {
+    return new BatchScopes(this, message, workerContext);
+  }
+
+  /** The signal of a task of `message`, which started at `startedAt` (for the run's timeout). */
+  signal(message: BatchMessage, scope: TaskScope, startedAt: number): AbortSignal {
+    const signal = this.controller(message.run).signal;
+    const { timeout } = message;
+    if (timeout === undefined) return signal;
+    const left = Math.max(0, Math.ceil(timeout - (performance.now() - startedAt)));
+    const timer = AbortSignal.timeout(left);
+    this.timeouts.set(scope, timer);
+    return AbortSignal.any([signal, timer]);
+  }
+
+  sendReport(message: BatchMessage, at: number, value: unknown): void {
+    this.report(message, at, value);
+  }
+}
+
+/** One batch's side of its tasks' scopes. */
+export class BatchScopes implements BatchSource {
+  readonly runSeed: number;
+  readonly attempt: number;
+  readonly batch: number;
+  private readonly first: number;
+  /** When each task started, for the timeout of its signal (only with a timeout). */
+  private readonly started: Map<TaskScope, number> | undefined;
+
+  constructor(
+    private readonly owner: WorkerScopes,
+    private readonly message: BatchMessage,
+    readonly workerContext: unknown,
+  ) {
+    this.runSeed = message.seed ?? 0;
+    this.attempt = message.attempt ?? 1;
+    this.batch = message.id;
+    this.first = message.first ?? 0;
+    this.started = message.timeout === undefined ? undefined : new Map();
+  }
+
+  task(at: number): TaskScope {
+    const scope = new TaskScope(this, at, this.first + at);
+    this.started?.set(scope, performance.now());
     return scope;
+  }
+
+  signal(scope: TaskScope): AbortSignal {
+    return this.owner.signal(this.message, scope, this.started?.get(scope) ?? performance.now());
+  }
+
+  report(scope: TaskScope, value: unknown): void {
+    this.owner.sendReport(this.message, scope.at, value);
   }
 }
