@@ -167,25 +167,27 @@ describe('onEvent', () => {
     });
   }
 
-  test('processes: workers started for the run and a crashed worker are events of the run, before its end', async () => {
-    const events: JoblibEvent[] = [];
-    // nJobs 3: a pool of its own, so that its workers start during this run.
-    const p = parallel({
-      backend: 'processes',
-      nJobs: 3,
-      batchSize: 1,
-      onEvent: (event) => events.push(event),
+  for (const backend of ['threads', 'processes'] as const) {
+    test(`${backend}: workers started for the run and a crashed worker are events of the run, before its end`, async () => {
+      const events: JoblibEvent[] = [];
+      // nJobs 3: a pool of its own, so that its workers start during this run.
+      const p = parallel({
+        backend,
+        nJobs: 3,
+        batchSize: 1,
+        onEvent: (event) => events.push(event),
+      });
+      await assert.rejects(p.run(range(12).map((i) => delayed(exitsAt)(i, 9))));
+      checkRun(events);
+      const started = events.filter((e) => e.type === 'worker-started');
+      assert.ok(started.length >= 1 && started.length <= 3, `${started.length} workers started`);
+      const exited = events.filter((e) => e.type === 'worker-exited');
+      assert.ok(
+        exited.some((e) => e.type === 'worker-exited' && e.exitCode === 3),
+        'the crash is an event of the run',
+      );
     });
-    await assert.rejects(p.run(range(12).map((i) => delayed(exitsAt)(i, 9))));
-    checkRun(events);
-    const started = events.filter((e) => e.type === 'worker-started');
-    assert.ok(started.length >= 1 && started.length <= 3, `${started.length} workers started`);
-    const exited = events.filter((e) => e.type === 'worker-exited');
-    assert.ok(
-      exited.some((e) => e.type === 'worker-exited' && e.exitCode === 3),
-      'the crash is an event of the run',
-    );
-  });
+  }
 
   test('a listener that throws does not break the run', async () => {
     const p = parallel({
