@@ -132,7 +132,8 @@ export function outsideScopes<R>(call: () => R): R {
 
 function currentTaskScope(what: string): TaskScope {
   const scope = store.getStore();
-  if (scope instanceof TaskScope) return scope;
+  // Not `instanceof`: a task may import another copy of joblib-ts than the worker's (its TaskScope class).
+  if (scope !== undefined && !('setup' in scope)) return scope;
   throw new Error(
     `joblib-ts: ${what}() was called outside a task. Call it from a function that Parallel runs (delayed(fn)(...)), or from code that function calls or schedules.`,
   );
