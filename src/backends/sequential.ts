@@ -10,11 +10,14 @@ let nextBatch = -1;
 /** Where output written by tasks running in this thread goes: the hub of the backend running them. */
 const hubs = new Map<number, { hub: EventHub; runId: number; firstIndex: number }>();
 
-function emitLine(scope: TaskScope | SetupScope, stream: 'stdout' | 'stderr', line: string): void {
+/** A line written by a task running here (negative batch ids), as a log event of its run. */
+function emitLine(scope: TaskScope | SetupScope, stream: 'stdout' | 'stderr', line: string): boolean {
+  if (scope.batch >= 0) return false; // a worker's task: the worker's own sink takes it
   const target = hubs.get(scope.batch);
   const index = scope instanceof TaskScope && target ? target.firstIndex + scope.at : undefined;
   const delivered = target?.hub.emit({ type: 'log', runId: target.runId, index, stream, line });
   if (!delivered) process[stream].write(`${line}\n`);
+  return true;
 }
 
 /** Runs tasks one after another in the caller's thread, as a plain loop would (joblib's `n_jobs=1`). */

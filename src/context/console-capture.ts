@@ -8,10 +8,14 @@
 import { currentScope, type SetupScope, type TaskScope } from './task-context.ts';
 
 export type OutputStream = 'stdout' | 'stderr';
-/** Receives each complete line (without its newline) written inside `scope`. */
-export type LineSink = (scope: TaskScope | SetupScope, stream: OutputStream, line: string) => void;
+/**
+ * Receives each complete line (without its newline) written inside `scope`; returns false when the scope
+ * is not one of its own (then the next sink is asked, and with none, the line is written as it is).
+ */
+export type LineSink = (scope: TaskScope | SetupScope, stream: OutputStream, line: string) => boolean;
 
-let sink: LineSink | undefined;
+/** A worker's sink, and the caller's thread's for `sequential` (a nested run in a worker has both). */
+const sinks: LineSink[] = [];
 /** True while the sink runs: what it writes (the caller printing a line) goes to the terminal. */
 let inSink = false;
 /** A line begun and not ended yet, per scope and stream. */
@@ -22,7 +26,7 @@ type Write = (chunk: unknown, encoding?: unknown, callback?: unknown) => boolean
 function hook(stream: NodeJS.WriteStream, name: OutputStream): void {
   const original = stream.write as Write;
   const write: Write = function (this: unknown, chunk, encoding, callback) {
-    const scope = sink && !inSink ? currentScope() : undefined;
+    const scope = sinks.length > 0 && !inSink ? currentScope() : undefined;
     if (!scope) return original.call(stream, chunk, encoding, callback);
     const text =
       typeof chunk === 'string'
@@ -48,19 +52,20 @@ function hook(stream: NodeJS.WriteStream, name: OutputStream): void {
 function deliver(scope: TaskScope | SetupScope, stream: OutputStream, line: string): void {
   inSink = true;
   try {
-    sink?.(scope, stream, line);
+    for (const sink of sinks) if (sink(scope, stream, line)) return;
+    process[stream].write(`${line}\n`);
   } finally {
     inSink = false;
   }
 }
 
-/** Starts catching task output for `to` (once per thread; a later call replaces the sink). */
+/** Starts catching task output for `to` (the streams are hooked once per thread; a sink is added once). */
 export function captureOutput(to: LineSink): void {
-  if (!sink) {
+  if (sinks.length === 0) {
     hook(process.stdout, 'stdout');
     hook(process.stderr, 'stderr');
   }
-  sink = to;
+  if (!sinks.includes(to)) sinks.push(to);
 }
 
 /** A task has ended: the line it left unfinished is delivered as it is. */

@@ -51,9 +51,12 @@ for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
 }
 
 // A task's output goes to the caller as messages, ahead of the task's result (console-capture.ts).
-captureOutput((scope, s, line) =>
-  send({ t: 'log', id: scope.batch, at: 'setup' in scope ? -1 : scope.at, s, line } satisfies FromWorker),
-);
+captureOutput((scope, s, line) => {
+  // Negative ids: a nested sequential run's own tasks (its sink takes them).
+  if (scope.batch < 0) return false;
+  send({ t: 'log', id: scope.batch, at: 'setup' in scope ? -1 : scope.at, s, line } satisfies FromWorker);
+  return true;
+});
 
 const cancelled = new Set<number>();
 let executor: TaskExecutor | undefined;

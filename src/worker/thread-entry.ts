@@ -30,15 +30,18 @@ const executor = new TaskExecutor({
   send: (message) => parentPort?.postMessage(message),
 });
 // A task's output goes to the caller as messages, ahead of the task's result (console-capture.ts).
-captureOutput((scope, s, line) =>
+captureOutput((scope, s, line) => {
+  // Negative ids: a nested sequential run's own tasks (its sink takes them).
+  if (scope.batch < 0) return false;
   parentPort?.postMessage({
     t: 'log',
     id: scope.batch,
     at: 'setup' in scope ? -1 : scope.at,
     s,
     line,
-  } satisfies FromWorker),
-);
+  } satisfies FromWorker);
+  return true;
+});
 
 // A throw outside a task's own call (a timer, a rejection nobody handles) kills this worker, as it kills
 // a worker process: first point the position slots at the task it came from, for the caller's error.

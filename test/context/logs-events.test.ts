@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { delayed, type JoblibEvent, Parallel, type ParallelOptions } from '../../src/index.ts';
 import { logPrefix } from '../../src/progress/logs.ts';
-import { chatty, exitsAt, failsAt } from '../fixtures/context-tasks.ts';
+import { chatty, exitsAt, failsAt, nestedThenSpeaks } from '../fixtures/context-tasks.ts';
 import { repoRoot, runProgram } from '../helpers.ts';
 
 /** The terminal's "erase to the end of the line" (ESC [ K), which the bar ends its line with. */
@@ -76,6 +76,26 @@ describe("logs: 'tagged'", () => {
       }
     });
   }
+
+  test('threads: a task that ran a nested (sequential) run still has its own lines captured', async () => {
+    const events: JoblibEvent[] = [];
+    const p = parallel({
+      backend: 'threads',
+      nJobs: 2,
+      logs: 'silent',
+      onEvent: (event) => events.push(event),
+    });
+    assert.deepEqual(
+      await p.run(range(4).map((i) => delayed(nestedThenSpeaks)(i))),
+      range(4).map((i) => [1000 + i]),
+    );
+    for (const i of range(4)) {
+      const mine = events
+        .filter((e) => e.type === 'log' && e.index === i)
+        .map((e) => e.type === 'log' && e.line);
+      assert.deepEqual(mine, [`outer line of ${i}`]);
+    }
+  });
 
   test('the caller prints each line tagged with its task, to the stream it was written to', async () => {
     const program = join(repoRoot, 'test/fixtures/logs-program.ts');
