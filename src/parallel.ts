@@ -26,6 +26,7 @@ import {
 } from './options.ts';
 import { createProgressReporter } from './progress/bar.ts';
 import { createLogPrinter } from './progress/logs.ts';
+import { progressFromEvents } from './progress/run-progress.ts';
 import { shortFormatTime, VerboseReporter } from './progress/verbose.ts';
 
 /** The results of `run(tasks)`: a tuple stays a tuple, an array of tasks gives an array of results. */
@@ -260,7 +261,6 @@ export class Parallel<M extends ReturnAs = 'array'> {
     const bar = this.progress
       ? createProgressReporter({ label, ...(typeof this.progress === 'object' ? this.progress : {}) })
       : undefined;
-    const total = Array.isArray(tasks) ? tasks.length : undefined;
     const stream = typeof this.progress === 'object' ? this.progress.stream : process.stderr;
     // On a terminal the bar shows progress; joblib's lines would tear it, so only the first and last print.
     const barOnTerminal = bar !== undefined && (stream as NodeJS.WriteStream | undefined)?.isTTY === true;
@@ -290,15 +290,17 @@ export class Parallel<M extends ReturnAs = 'array'> {
     const printLog = createLogPrinter(this.logs, barOnTerminal ? bar : undefined);
     const onEvent = this.onEvent;
     // Always a listener: a line nobody listens for would be printed raw (under 'silent' too).
+    const showProgress = bar ? progressFromEvents(bar) : undefined;
     const listener: EventListener = (event) => {
       if (event.type === 'log') printLog?.(event);
+      else showProgress?.(event);
       onEvent?.(event);
     };
     return {
       seed,
       ...(this.initializer ? { initializer: { key: this.initializerKey, task: this.initializer } } : {}),
       listener,
-      taskEvents: onEvent !== undefined,
+      taskEvents: onEvent !== undefined || bar !== undefined,
       backend,
       runId: nextRunId++,
       tasks,
@@ -307,16 +309,12 @@ export class Parallel<M extends ReturnAs = 'array'> {
       signal,
       timeoutMs: this.timeoutMs,
       observer: {
+        // The bar is fed by the run's events (see the listener); verbose lines by its counters.
         progress: (counters) => {
           if (!barOnTerminal) reporter.progress(counters);
-          bar?.update(counters.completedTasks, counters.inputExhausted ? counters.dispatchedTasks : total);
         },
         finish: (outcome, counters) => {
-          if (outcome === 'done') {
-            bar?.update(counters.completedTasks, counters.dispatchedTasks);
-            reporter.finished(counters);
-          }
-          bar?.finish(outcome === 'done' ? 'done' : counters.aborted ? 'aborted' : 'failed');
+          if (outcome === 'done') reporter.finished(counters);
         },
         interruptedLine: (counters) => {
           if (!this.verbose) return undefined;

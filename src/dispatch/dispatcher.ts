@@ -192,22 +192,18 @@ class TaskRun implements RunCounters {
     if (signal?.aborted) {
       this.settled = true;
       this.aborted = true;
+      // Its events still frame it, for a progress bar or a log that counts runs.
+      if (spec.listener) {
+        const unlisten = this.startEvents(spec.listener);
+        this.runEnd('aborted', 0);
+        unlisten();
+      }
       spec.observer.finish('failed', this);
       this.reject(signal.reason);
       return;
     }
     spec.backend.startRun?.(spec.runId);
-    if (spec.listener) {
-      this.cleanups.push(this.hub.listen(spec.runId, spec.listener));
-      this.emit({
-        type: 'run-start',
-        runId: spec.runId,
-        backend: spec.backend.name,
-        workers: spec.backend.concurrency,
-        total: this.knownLength,
-        seed: spec.seed ?? 0,
-      });
-    }
+    if (spec.listener) this.cleanups.push(this.startEvents(spec.listener));
     if (signal) {
       const onAbort = () => this.fail(signal.reason, true);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -360,6 +356,21 @@ class TaskRun implements RunCounters {
     const location = this.spec.backend.inProcess ? undefined : await this.locate(fn);
     this.init = { key: initializer.key, fn, location, args };
     return this.init;
+  }
+
+  /** Listens for the run's events, and emits its `run-start`; returns the unsubscribe. */
+  private startEvents(listener: EventListener): () => void {
+    const { spec } = this;
+    const unlisten = this.hub.listen(spec.runId, listener);
+    this.emit({
+      type: 'run-start',
+      runId: spec.runId,
+      backend: spec.backend.name,
+      workers: spec.backend.concurrency,
+      total: this.knownLength,
+      seed: spec.seed ?? 0,
+    });
+    return unlisten;
   }
 
   private emit(draft: EventDraft): void {

@@ -209,6 +209,16 @@ describe('onEvent', () => {
     });
   }
 
+  test('a run aborted before it starts still has its run-start and run-end (aborted)', async () => {
+    const events: JoblibEvent[] = [];
+    const p = parallel({ backend: 'threads', nJobs: 2, onEvent: (event) => events.push(event) });
+    await assert.rejects(p.run([delayed(failsAt)(0, -1)], { signal: AbortSignal.abort() }));
+    assert.deepEqual(
+      events.map((e) => (e.type === 'run-end' ? `${e.type} ${e.status}` : e.type)),
+      ['run-start', 'run-end aborted'],
+    );
+  });
+
   test('a listener that throws does not break the run', async () => {
     const p = parallel({
       backend: 'threads',
