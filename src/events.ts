@@ -115,23 +115,32 @@ export class EventHub {
     return this.listeners.size > 0;
   }
 
-  emit(draft: EventDraft): void {
-    if (this.listeners.size === 0) return;
+  /** Delivers the event; returns whether any listener received it (a log line nobody took is printed as is). */
+  emit(draft: EventDraft): boolean {
+    if (this.listeners.size === 0) return false;
     const time = Date.now();
     if (draft.runId >= 0) {
       const listener = this.listeners.get(draft.runId);
       if (listener) deliver(listener, { ...draft, time } as JoblibEvent);
-      return;
+      return listener !== undefined;
     }
     for (const [runId, listener] of this.listeners)
       deliver(listener, { ...draft, runId, time } as JoblibEvent);
+    return true;
   }
 }
+
+/** Listeners that threw once already: told once, not on every event. */
+const warned = new WeakSet<EventListener>();
 
 function deliver(listener: EventListener, event: JoblibEvent): void {
   try {
     listener(event);
   } catch (error) {
-    process.emitWarning(`joblib-ts: an onEvent listener threw on a '${event.type}' event: ${String(error)}`);
+    if (warned.has(listener)) return;
+    warned.add(listener);
+    process.emitWarning(
+      `joblib-ts: an onEvent listener threw on a '${event.type}' event (told once; later throws are ignored): ${String(error)}`,
+    );
   }
 }

@@ -10,6 +10,8 @@ export { registerParallelBackend } from './backends/registry.ts';
 export { createSharedArray } from './backends/threads.ts';
 export type { ParallelConfig } from './config.ts';
 export { parallelConfig } from './config.ts';
+export type { TaskContext } from './context/task-context.ts';
+export { taskContext, workerContext } from './context/task-context.ts';
 export { cpuCount, effectiveNJobs } from './cpu.ts';
 export type { DelayedFunction, Task, TaskResult } from './delayed.ts';
 export { delayed, isTask } from './delayed.ts';
@@ -52,7 +54,7 @@ export type {
   ShelvedResult,
 } from './memory/index.ts';
 export { CachedResult, expiresAfter, Memory, MemoryError } from './memory/index.ts';
-export type { BuiltinBackendName, ParallelOptions, ReturnAs, RunOptions } from './options.ts';
+export type { BuiltinBackendName, LogsMode, ParallelOptions, ReturnAs, RunOptions } from './options.ts';
 export type { RunResults, RunReturn } from './parallel.ts';
 export { Parallel } from './parallel.ts';
 export type { Compress, CompressMethod, DumpOptions, DumpResult, PersistErrorCode } from './persist.ts';

@@ -3,6 +3,9 @@
  * `parallelConfig` (config.ts) and `Parallel` (parallel.ts) both read it without importing each other.
  */
 
+import type { Task } from './delayed.ts';
+import type { JoblibEvent } from './events.ts';
+
 export type BuiltinBackendName = 'threads' | 'processes' | 'sequential' | 'redis';
 
 /**
@@ -63,12 +66,36 @@ export interface ParallelOptions<M extends ReturnAs = ReturnAs> {
    * avoid oversubscribing the CPUs); `nested: true` lets a task start its own workers.
    */
   nested?: boolean;
+  /**
+   * The run's seed, an integer in [0, 2^32): each task's `taskContext().seed` and `random()` derive from
+   * it and the task's index only, so results do not depend on the backend, `nJobs` or the batch size.
+   * Without it each run draws one, given in the `run-start` event, at `verbose >= 10`, and as `lastSeed`.
+   */
+  seed?: number;
+  /**
+   * `delayed(setup)(...args)`: each worker runs it once, before its first task of this `Parallel`; what
+   * it returns (or resolves to) is `workerContext()` in the tasks. If it throws, the run fails with its error.
+   */
+  initializer?: Task;
+  /**
+   * What workers write (`console.log`...): `'inherit'` (default) prints it in the caller as written,
+   * `'tagged'` prefixes each line with its task's index (`[task 12] ...`), `'silent'` drops it. Either way
+   * a line comes before its task's result, above a live progress bar, and as an `onEvent` `log` event.
+   */
+  logs?: LogsMode;
+  /** Receives every event of each run: start, each task done or failed, workers, logs, reports, end. */
+  onEvent?: (event: JoblibEvent) => void;
 }
+
+/** How workers' console output reaches the caller (the `logs` option). */
+export type LogsMode = 'inherit' | 'tagged' | 'silent';
 
 /** Options of one `run()` call. */
 export interface RunOptions {
   /** Aborting it rejects this run with the signal's reason and stops its running tasks. */
   signal?: AbortSignal;
+  /** This run's seed, instead of the `Parallel`'s (to replay a run whose seed was drawn). */
+  seed?: number;
 }
 
 /** Every `ParallelOptions` name, checked complete by the compiler (unknown names are refused at run time). */
@@ -86,8 +113,12 @@ const PARALLEL_OPTION_KEYS: Record<keyof ParallelOptions, true> = {
   maxWorkerMemoryMb: true,
   maxNbytes: true,
   nested: true,
+  seed: true,
+  initializer: true,
+  logs: true,
+  onEvent: true,
 };
 export const PARALLEL_OPTION_NAMES: readonly string[] = Object.keys(PARALLEL_OPTION_KEYS);
 
-const RUN_OPTION_KEYS: Record<keyof RunOptions, true> = { signal: true };
+const RUN_OPTION_KEYS: Record<keyof RunOptions, true> = { signal: true, seed: true };
 export const RUN_OPTION_NAMES: readonly string[] = Object.keys(RUN_OPTION_KEYS);

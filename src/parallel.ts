@@ -5,6 +5,7 @@ import type { ParallelBackend } from './backends/backend.ts';
 import { backendFactory, isRegisteredBackend, registeredBackendNames } from './backends/registry.ts';
 import { parseBytes } from './bytes.ts';
 import { currentParallelConfig } from './config.ts';
+import { drawRunSeed, isSeed } from './context/prng.ts';
 import { effectiveNJobs } from './cpu.ts';
 import { isTask, type Task, type TaskResult } from './delayed.ts';
 import { AutoBatchSize, type BatchSizer, FixedBatchSize } from './dispatch/batch-size.ts';
@@ -12,9 +13,11 @@ import { runTasks } from './dispatch/dispatcher.ts';
 import { evaluatePreDispatch } from './dispatch/expression.ts';
 import { type IndexedResult, streamResults } from './dispatch/stream.ts';
 import { describeValue, InvalidArgumentError, invalidArgument } from './errors.ts';
+import type { EventListener, JoblibEvent } from './events.ts';
 import { checkKnownOptions } from './known-options.ts';
 import { assertNotImportingTaskModule, isJoblibWorker } from './main-guard.ts';
 import {
+  type LogsMode,
   PARALLEL_OPTION_NAMES,
   type ParallelOptions,
   type ReturnAs,
@@ -22,6 +25,8 @@ import {
   type RunOptions,
 } from './options.ts';
 import { createProgressReporter } from './progress/bar.ts';
+import { createLogPrinter } from './progress/logs.ts';
+import { progressFromEvents } from './progress/run-progress.ts';
 import { shortFormatTime, VerboseReporter } from './progress/verbose.ts';
 
 /** The results of `run(tasks)`: a tuple stays a tuple, an array of tasks gives an array of results. */
@@ -35,6 +40,14 @@ export type RunReturn<M extends ReturnAs, A, R> = M extends 'generator'
     : Promise<A>;
 
 let nextRunId = 1;
+/** Names each `Parallel` (a call configuration) for workers' initializer results: unique per program. */
+const INSTANCE_NONCE = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+let nextInstance = 1;
+
+function checkSeed(name: string, seed: unknown): void {
+  if (seed !== undefined && !isSeed(seed))
+    throw invalidArgument(name, 'an integer from 0 to 4294967295', seed);
+}
 
 /** Explicit options win over the enclosing `parallelConfig` scope, which wins over the defaults. */
 function resolveOptions(options: ParallelOptions): ParallelOptions {
@@ -83,6 +96,17 @@ export class Parallel<M extends ReturnAs = 'array'> {
   private readonly sequentialBecauseNested: boolean;
   private backend: ParallelBackend | undefined;
   private readonly workers: number;
+  readonly seed: number | undefined;
+  readonly logs: LogsMode;
+  private readonly initializer: Task | undefined;
+  private readonly initializerKey = `${INSTANCE_NONCE}-${nextInstance++}`;
+  private readonly onEvent: ((event: JoblibEvent) => void) | undefined;
+  #lastSeed: number | undefined;
+
+  /** The seed of the latest run started (given, or drawn): pass it as `seed` to replay that run. */
+  get lastSeed(): number | undefined {
+    return this.#lastSeed;
+  }
 
   constructor(options: ParallelOptions<M> = {}) {
     if (options === null || typeof options !== 'object') {
@@ -106,6 +130,10 @@ export class Parallel<M extends ReturnAs = 'array'> {
       nested = false,
       progress = false,
       maxNbytes = '1M',
+      seed,
+      initializer,
+      logs = 'inherit',
+      onEvent,
     } = resolveOptions(options as ParallelOptions);
     const returnAs = options.returnAs ?? 'array';
     if (returnAs !== 'array' && returnAs !== 'generator' && returnAs !== 'unordered') {
@@ -151,6 +179,17 @@ export class Parallel<M extends ReturnAs = 'array'> {
     }
     this.progress = progress;
     this.maxNbytes = maxNbytesOption(maxNbytes);
+    checkSeed('seed', seed);
+    this.seed = seed;
+    if (initializer !== undefined && !isTask(initializer))
+      throw invalidArgument('initializer', 'a task made with delayed(setup)(...args)', initializer);
+    this.initializer = initializer;
+    if (logs !== 'inherit' && logs !== 'tagged' && logs !== 'silent')
+      throw invalidArgument('logs', "'inherit', 'tagged' or 'silent'", logs);
+    this.logs = logs;
+    if (onEvent !== undefined && typeof onEvent !== 'function')
+      throw invalidArgument('onEvent', 'a function (event) => void', onEvent);
+    this.onEvent = onEvent;
     this.sequentialBecauseNested = isJoblibWorker() && !nested && backend !== 'sequential';
   }
 
@@ -206,6 +245,7 @@ export class Parallel<M extends ReturnAs = 'array'> {
       error: (message) => new InvalidArgumentError(message),
     });
     checkSignal('run(tasks, options): options.signal', options?.signal);
+    checkSeed('run(tasks, options): options.seed', options?.seed);
     if (Array.isArray(tasks)) {
       const bad = tasks.findIndex((item) => !isTask(item));
       if (bad >= 0) {
@@ -221,7 +261,6 @@ export class Parallel<M extends ReturnAs = 'array'> {
     const bar = this.progress
       ? createProgressReporter({ label, ...(typeof this.progress === 'object' ? this.progress : {}) })
       : undefined;
-    const total = Array.isArray(tasks) ? tasks.length : undefined;
     const stream = typeof this.progress === 'object' ? this.progress.stream : process.stderr;
     // On a terminal the bar shows progress; joblib's lines would tear it, so only the first and last print.
     const barOnTerminal = bar !== undefined && (stream as NodeJS.WriteStream | undefined)?.isTTY === true;
@@ -239,13 +278,29 @@ export class Parallel<M extends ReturnAs = 'array'> {
     const signals = [this.signal, options?.signal].filter((s): s is AbortSignal => s !== undefined);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     reporter.start(backend.name, backend.concurrency);
+    const seed = options?.seed ?? this.seed ?? drawRunSeed();
+    this.#lastSeed = seed;
+    if (this.verbose >= 10) reporter.print(`Run seed: ${seed} (pass seed: ${seed} to replay this run).`);
     if (this.sequentialBecauseNested) {
       reporter.print(
         'Nested inside a worker: running sequentially (pass nested: true to start workers here).',
       );
     }
     const startedAt = performance.now();
+    const printLog = createLogPrinter(this.logs, barOnTerminal ? bar : undefined);
+    const onEvent = this.onEvent;
+    // Always a listener: a line nobody listens for would be printed raw (under 'silent' too).
+    const showProgress = bar ? progressFromEvents(bar) : undefined;
+    const listener: EventListener = (event) => {
+      if (event.type === 'log') printLog?.(event);
+      else showProgress?.(event);
+      onEvent?.(event);
+    };
     return {
+      seed,
+      ...(this.initializer ? { initializer: { key: this.initializerKey, task: this.initializer } } : {}),
+      listener,
+      taskEvents: onEvent !== undefined || bar !== undefined,
       backend,
       runId: nextRunId++,
       tasks,
@@ -254,16 +309,12 @@ export class Parallel<M extends ReturnAs = 'array'> {
       signal,
       timeoutMs: this.timeoutMs,
       observer: {
+        // The bar is fed by the run's events (see the listener); verbose lines by its counters.
         progress: (counters) => {
           if (!barOnTerminal) reporter.progress(counters);
-          bar?.update(counters.completedTasks, counters.inputExhausted ? counters.dispatchedTasks : total);
         },
         finish: (outcome, counters) => {
-          if (outcome === 'done') {
-            bar?.update(counters.completedTasks, counters.dispatchedTasks);
-            reporter.finished(counters);
-          }
-          bar?.finish(outcome === 'done' ? 'done' : counters.aborted ? 'aborted' : 'failed');
+          if (outcome === 'done') reporter.finished(counters);
         },
         interruptedLine: (counters) => {
           if (!this.verbose) return undefined;

@@ -25,6 +25,22 @@ export interface BackendBatch {
    */
   readonly encoded?: true;
   readonly deps?: readonly LocatedFunction[];
+  /** The run's seed: each task's `taskContext().seed` comes from it and the task's index. */
+  readonly seed?: number;
+  /** Which try of these tasks this is (1, the default, unless the run retries). */
+  readonly attempt?: number;
+  /** The call's initializer: each worker runs it once (per `key`) before its first task. */
+  readonly init?: BatchInitializer;
+}
+
+/** `initializer: delayed(setup)(...args)` as a batch carries it. */
+export interface BatchInitializer {
+  /** One per call configuration (a `Parallel`): a worker runs each key's initializer once. */
+  readonly key: string;
+  readonly fn: AnyFunction;
+  /** Where `fn` lives, for backends whose workers import it (undefined for in-process backends). */
+  readonly location: LocatedFunction | undefined;
+  readonly args: readonly unknown[];
 }
 
 export type BatchOutcome =

@@ -9,6 +9,7 @@ import { mapThrownStacks } from '../capture/stack.ts';
 import { cpuCount } from '../cpu.ts';
 import { findErrorClass } from '../error-class.ts';
 import { deserializeThrown, TaskImportError, TimeoutError, WorkerCrashedError } from '../errors.ts';
+import type { EventDraft, EventHub } from '../events.ts';
 import { onInterruptExit } from '../interrupt.ts';
 import type { LocatedFunction } from '../locate/index.ts';
 import type { FunctionRef } from '../wire/function-ref.ts';
@@ -16,6 +17,8 @@ import { packArgs } from '../wire/packed-numbers.ts';
 import type { BatchMessage, FromWorker, ToWorker } from '../wire/protocol.ts';
 import { decodeTags } from '../wire/tagged.ts';
 import type { BackendBatch, BatchOutcome } from './backend.ts';
+import { markInitializerError } from './initializer-error.ts';
+import { emitWorkerOutput } from './worker-output.ts';
 
 /** A batch as the pool sends it: the backend may have replaced big array arguments (`big-arrays/`). */
 export interface PoolBatch extends BackendBatch {
@@ -129,6 +132,8 @@ export class WorkerPool {
   private readonly lateFailures = new Map<number, WorkerCrashedError>();
   /** Definitions sent by value, by the run that captured them: forgotten when it ends. */
   private readonly runDefinitions = new Map<number, Set<number>>();
+  /** Where each run in progress listens for events (its backend's hub). */
+  private readonly runHubs = new Map<number, EventHub>();
 
   constructor(
     private readonly size: number,
@@ -160,11 +165,18 @@ export class WorkerPool {
   }
 
   /** A run begins: a late crash of one of its tasks fails it until `endRun`. */
-  startRun(runId: number): void {
+  startRun(runId: number, events?: EventHub): void {
     this.activeRuns.add(runId);
+    if (events) this.runHubs.set(runId, events);
+  }
+
+  /** A worker's event (started, exited): told to every run in progress on this pool. */
+  private emitToRuns(draft: EventDraft): void {
+    for (const [runId, hub] of this.runHubs) hub.emit({ ...draft, runId } as EventDraft);
   }
 
   endRun(runId: number): void {
+    this.runHubs.delete(runId);
     this.activeRuns.delete(runId);
     this.lateFailures.delete(runId);
   }
@@ -228,6 +240,8 @@ export class WorkerPool {
     const taken = new Set<number>();
     if (!worker.knownFunctions.has(id)) definitionsOf(worker, located, defs, taken);
     for (const dep of batch.deps ?? []) definitionsOf(worker, dep, defs, taken);
+    const initLocation = batch.init?.location;
+    if (initLocation) definitionsOf(worker, initLocation, defs, taken);
     for (let i = batch.uniform ? locations.length : 1; i < locations.length; i++) {
       if (locations[i] !== located) {
         located = locations[i] as LocatedFunction;
@@ -253,6 +267,13 @@ export class WorkerPool {
     if (worker.forget.length > 0) message.forget = worker.forget;
     if (batch.timeoutMs !== undefined) message.report = true;
     if (batch.spilled) message.spilled = true;
+    // taskContext(): the tasks' indices, the run's seed, the try, the timeout their signal follows.
+    message.first = batch.firstIndex;
+    if (batch.seed !== undefined) message.seed = batch.seed;
+    if (batch.attempt !== undefined) message.attempt = batch.attempt;
+    if (batch.timeoutMs !== undefined) message.timeout = batch.timeoutMs;
+    if (batch.init && initLocation)
+      message.init = { key: batch.init.key, fn: functionId(initLocation), args: [...batch.init.args] };
     try {
       worker.handle.send(message, packed ? [packed.values.buffer as ArrayBuffer] : undefined);
     } catch (error) {
@@ -445,10 +466,19 @@ export class WorkerPool {
   private onMessage(worker: PooledWorker, message: FromWorker): void {
     if (!worker.ready) {
       worker.ready = true;
+      this.emitToRuns({ type: 'worker-started', runId: -1, worker: worker.handle.label });
       if (message.t === 'ready') {
         this.releaseHeld();
         return;
       }
+    }
+    if (message.t === 'log' || message.t === 'report') {
+      // A running batch's (ahead of its answer), or an answered one's (a timer it left behind).
+      const batch =
+        worker.outstanding.find((p) => p.id === message.id)?.batch ?? this.answered.get(message.id);
+      if (batch) emitWorkerOutput(this.runHubs.get(batch.runId), batch.runId, batch.firstIndex, message);
+      else if (message.t === 'log') process[message.s].write(`${message.line}\n`);
+      return;
     }
     if (message.t === 'at' || message.t === 'ready') return;
     const index = worker.outstanding.findIndex((p) => p.id === message.id);
@@ -464,7 +494,11 @@ export class WorkerPool {
       locations: batch.locations,
     });
     if (this.answered.size > ANSWERED_KEPT) this.answered.delete(this.answered.keys().next().value as number);
-    pending.resolve(this.toOutcome(worker, batch, message));
+    const outcome = this.toOutcome(worker, batch, message);
+    // The initializer failed: no task ran, and the run fails with its error as it is.
+    if (message.t === 'fail' && message.init && outcome.ok === false)
+      pending.reject(markInitializerError(outcome.error));
+    else pending.resolve(outcome);
     this.releaseHeld();
   }
 
@@ -488,7 +522,7 @@ export class WorkerPool {
   private toOutcome(
     worker: PooledWorker,
     batch: BackendBatch,
-    message: Exclude<FromWorker, { t: 'at' | 'ready' }>,
+    message: Exclude<FromWorker, { t: 'at' | 'ready' | 'log' | 'report' }>,
   ): BatchOutcome {
     if (message.t === 'done') {
       // Instances of classes the worker knows come back as instances of the caller's same class.
@@ -500,7 +534,18 @@ export class WorkerPool {
       return { ok: true, results: message.results as unknown[] };
     }
     if (message.t === 'cancelled') return { ok: 'cancelled', completed: message.completed };
-    const located = batch.locations[message.at];
+    if (message.timedOut && batch.timeoutMs !== undefined) {
+      const taskIndex = batch.firstIndex + message.at;
+      const name = batch.locations[message.at]?.name ?? batch.fns[message.at]?.name ?? 'task';
+      const error = new TimeoutError(
+        `Task ${taskIndex} (${name}) ran longer than timeoutMs=${batch.timeoutMs}; it stopped when its taskContext().signal aborted.`,
+        taskIndex,
+        name,
+        batch.timeoutMs,
+      );
+      return { ok: false, failedAt: message.at, error };
+    }
+    const located = message.init ? batch.init?.location : batch.locations[message.at];
     if (message.importUrl) {
       const cause = deserializeThrown(message.error);
       const reason = cause instanceof Error ? cause.message : String(cause);
@@ -536,6 +581,7 @@ export class WorkerPool {
     // Closed by the pool: its batches are already settled.
     if (!worker.alive) return;
     worker.alive = false;
+    this.emitToRuns({ type: 'worker-exited', runId: -1, worker: worker.handle.label, exitCode, signal });
     const index = this.workers.indexOf(worker);
     if (index >= 0) this.workers.splice(index, 1);
     const [running, ...waiting] = worker.outstanding.splice(0);

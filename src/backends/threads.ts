@@ -168,7 +168,9 @@ export class ThreadsBackend extends WorkerBackend {
     return startThread(events, this.maxWorkerMemoryMb);
   }
 
-  protected cancelInWorkers(_pool: WorkerPool, runId: number): void {
+  protected cancelInWorkers(pool: WorkerPool, runId: number): void {
     Atomics.store(controlView, cancelSlot(runId), runId);
+    // The table stops tasks between them; the message aborts the running ones' taskContext().signal.
+    pool.broadcast({ t: 'cancel', run: runId });
   }
 }

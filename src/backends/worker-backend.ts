@@ -4,6 +4,7 @@
  * configuration changes, and shut down after a long idle time.
  */
 
+import { EventHub } from '../events.ts';
 import { unclonableReason } from '../wire/clonable.ts';
 import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
 import { replaceBigViews } from './big-arrays/replace.ts';
@@ -47,6 +48,8 @@ export abstract class WorkerBackend implements ParallelBackend {
   abstract readonly name: string;
   readonly inProcess = false;
   readonly byValue = true;
+  /** Its runs' worker events, logs and reports (the pool emits them to the hub of the run's backend). */
+  readonly events = new EventHub();
   private shared: SharedPool | undefined;
   private readonly runs = new Set<number>();
 
@@ -119,7 +122,7 @@ export abstract class WorkerBackend implements ParallelBackend {
     shared.idleTimer = undefined;
     shared.activeRuns++;
     this.shared = shared;
-    shared.pool.startRun(runId);
+    shared.pool.startRun(runId, this.events);
     this.runs.add(runId);
   }
 

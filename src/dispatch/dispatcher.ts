@@ -2,7 +2,7 @@
  * One `run()`: reads tasks lazily from the input, groups them into batches, keeps a bounded number of
  * batches in flight, puts results back in input order, and stops everything at the first error.
  */
-import type { BackendBatch, BatchOutcome, ParallelBackend } from '../backends/backend.ts';
+import type { BackendBatch, BatchInitializer, BatchOutcome, ParallelBackend } from '../backends/backend.ts';
 import { CaptureSession } from '../capture/session.ts';
 import { type AnyFunction, isTask, type Task } from '../delayed.ts';
 import {
@@ -13,6 +13,7 @@ import {
   UnsendableArgumentError,
   WorkerCrashedError,
 } from '../errors.ts';
+import { type EventDraft, EventHub, type EventListener } from '../events.ts';
 import { watchInterrupts } from '../interrupt.ts';
 import { cachedLocation, type LocatedFunction, locateFunction } from '../locate/index.ts';
 import { assertImportableByWorker } from '../main-guard.ts';
@@ -49,6 +50,14 @@ export interface RunSpec {
   readonly onResults?: (firstIndex: number, results: unknown[]) => void;
   /** Streaming back-pressure: while it returns false, no further batch is dispatched. */
   readonly mayDispatch?: () => boolean;
+  /** The run's seed: every task's `taskContext().seed` derives from it and the task's index. */
+  readonly seed?: number;
+  /** `initializer: delayed(setup)(...)`, with the key that names its call configuration. */
+  readonly initializer?: { readonly key: string; readonly task: Task };
+  /** Receives the run's events (`onEvent`, logs, progress): run start and end, logs, reports, workers. */
+  readonly listener?: EventListener;
+  /** Also one `task-done` event per task (only when someone reads them: a run of 100,000 tasks makes 100,000). */
+  readonly taskEvents?: boolean;
 }
 
 /** A handle on a run in progress, for streaming consumers. */
@@ -157,6 +166,11 @@ class TaskRun implements RunCounters {
   /** The input when it is a plain array, and the index of its next task. */
   private list: readonly unknown[] | undefined;
   private nextIndex = 0;
+  /** Where the run's events go: the backend's hub (or one of its own), listened to by `spec.listener`. */
+  private readonly hub: EventHub;
+  private readonly startedAt = performance.now();
+  /** The initializer as batches carry it, once located. */
+  private init: BatchInitializer | undefined;
 
   constructor(private readonly spec: RunSpec) {
     this.promise = new Promise((resolve, reject) => {
@@ -174,14 +188,22 @@ class TaskRun implements RunCounters {
       this.list = tasks;
     if (this.knownLength !== undefined && !spec.onResults) this.results = new Array(this.knownLength);
     this.source = openSource(tasks);
+    this.hub = spec.backend.events ?? new EventHub();
     if (signal?.aborted) {
       this.settled = true;
       this.aborted = true;
+      // Its events still frame it, for a progress bar or a log that counts runs.
+      if (spec.listener) {
+        const unlisten = this.startEvents(spec.listener);
+        this.runEnd('aborted', 0);
+        unlisten();
+      }
       spec.observer.finish('failed', this);
       this.reject(signal.reason);
       return;
     }
     spec.backend.startRun?.(spec.runId);
+    if (spec.listener) this.cleanups.push(this.startEvents(spec.listener));
     if (signal) {
       const onAbort = () => this.fail(signal.reason, true);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -302,6 +324,8 @@ class TaskRun implements RunCounters {
     }
     if (timeoutMs !== undefined) batch.timeoutMs = timeoutMs;
     if (uniform) batch.uniform = true;
+    if (this.spec.seed !== undefined) batch.seed = this.spec.seed;
+    if (this.spec.initializer) batch.init = this.init ?? (await this.locateInit(this.spec.initializer));
     return batch;
   }
 
@@ -325,6 +349,52 @@ class TaskRun implements RunCounters {
   private session(): CaptureSession {
     this.capture ??= new CaptureSession(this.spec.runId);
     return this.capture;
+  }
+
+  private async locateInit(initializer: NonNullable<RunSpec['initializer']>): Promise<BatchInitializer> {
+    const { fn, args } = initializer.task;
+    const location = this.spec.backend.inProcess ? undefined : await this.locate(fn);
+    this.init = { key: initializer.key, fn, location, args };
+    return this.init;
+  }
+
+  /** Listens for the run's events, and emits its `run-start`; returns the unsubscribe. */
+  private startEvents(listener: EventListener): () => void {
+    const { spec } = this;
+    const unlisten = this.hub.listen(spec.runId, listener);
+    this.emit({
+      type: 'run-start',
+      runId: spec.runId,
+      backend: spec.backend.name,
+      workers: spec.backend.concurrency,
+      total: this.knownLength,
+      seed: spec.seed ?? 0,
+    });
+    return unlisten;
+  }
+
+  private emit(draft: EventDraft): void {
+    if (this.spec.listener) this.hub.emit(draft);
+  }
+
+  /** One `task-done` event per task of a completed batch, the batch's time shared among them. */
+  private tasksDone(batch: BackendBatch, count: number, seconds: number): void {
+    const durationMs = (seconds * 1000) / count;
+    const { runId, firstIndex } = batch;
+    const attempt = batch.attempt ?? 1;
+    for (let i = 0; i < count; i++)
+      this.hub.emit({ type: 'task-done', runId, index: firstIndex + i, attempt, durationMs });
+  }
+
+  private runEnd(status: 'done' | 'failed' | 'aborted', failed: number): void {
+    this.emit({
+      type: 'run-end',
+      runId: this.spec.runId,
+      status,
+      completed: this.completedTasks,
+      failed,
+      durationMs: performance.now() - this.startedAt,
+    });
   }
 
   private async locate(fn: AnyFunction): Promise<LocatedFunction> {
@@ -360,6 +430,7 @@ class TaskRun implements RunCounters {
     if (this.settled) return;
     if (outcome.ok === true) {
       const { results } = outcome;
+      if (this.spec.taskEvents && this.spec.listener) this.tasksDone(batch, results.length, seconds);
       if (this.spec.onResults) this.spec.onResults(batch.firstIndex, results);
       else copyResults(this.results, batch.firstIndex, results);
       this.completedTasks += results.length;
@@ -390,6 +461,7 @@ class TaskRun implements RunCounters {
   private finishIfDone(): boolean {
     if (this.settled || !this.inputExhausted || this.inFlight > 0) return false;
     this.settled = true;
+    this.runEnd('done', 0);
     for (const cleanup of this.cleanups) cleanup();
     this.spec.backend.endRun?.(this.spec.runId);
     this.spec.observer.finish('done', this);
@@ -407,6 +479,7 @@ class TaskRun implements RunCounters {
     if (this.settled) return;
     this.settled = true;
     this.aborted = hard;
+    this.runEnd(hard || error instanceof ConsumerLeftError ? 'aborted' : 'failed', hard ? 0 : 1);
     for (const cleanup of this.cleanups) cleanup();
     const { backend, runId } = this.spec;
     if (hard && backend.abortRun) backend.abortRun(runId);

@@ -14,6 +14,11 @@ export interface ProgressReporter {
   update(done: number, total: number | undefined): void;
   /** Called once at the end (success, error or abort); must leave the terminal clean. */
   finish(outcome: 'done' | 'failed' | 'aborted'): void;
+  /**
+   * Runs `write` (which prints whole lines) with the live bar out of the way: the bar's line is cleared
+   * first and drawn again below what was written, so output never runs through it.
+   */
+  printAbove?(write: () => void): void;
 }
 
 /**
@@ -147,6 +152,16 @@ class BarReporter implements ProgressReporter {
     this.#done = done;
     this.#total = total;
     if (performance.now() - this.#lastDrawAt >= 1000 / FPS) this.#draw();
+  }
+
+  printAbove(write: () => void): void {
+    if (this.#finished) {
+      write();
+      return;
+    }
+    this.#stream.write('\r\u001b[2K');
+    write();
+    this.#draw();
   }
 
   finish(): void {

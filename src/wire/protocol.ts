@@ -40,6 +40,23 @@ export interface BatchMessage {
   report?: true;
   /** Processes only: some arguments are big arrays spilled to files (see spill.ts). */
   spilled?: true;
+  /** Input index of the batch's first task (`taskContext().index`). */
+  first?: number;
+  /** The run's seed (`taskContext().seed` is derived from it and the task's index). */
+  seed?: number;
+  /** Which try of these tasks this is (1 unless the run retries). */
+  attempt?: number;
+  /** The run's timeoutMs: a task's `signal` is aborted when it runs this long. */
+  timeout?: number;
+  /** The call's initializer, run once per worker and `key` before the first task that names it. */
+  init?: WireInitializer;
+}
+
+export interface WireInitializer {
+  /** Names one call configuration: the worker keeps one result per key. */
+  key: string;
+  fn: number;
+  args: unknown[];
 }
 
 export interface CancelMessage {
@@ -68,7 +85,15 @@ export type FromWorker =
       importUrl?: string;
       /** Set when the task ran but its result could not be sent back. */
       unsendableResult?: boolean;
+      /** Set when the worker's initializer failed (no task of the batch ran). */
+      init?: true;
+      /** Set when the task ended after its signal aborted for running past the batch's timeout. */
+      timedOut?: true;
     }
+  /** A line a task wrote (`at` -1: the initializer), sent before the batch's answer. */
+  | { t: 'log'; id: number; at: number; s: 'stdout' | 'stderr'; line: string }
+  /** `taskContext().report(value)`, sent before the batch's answer. */
+  | { t: 'report'; id: number; at: number; value: unknown }
   | { t: 'cancelled'; id: number; completed: number }
   /** Processes only: task `at` of batch `id` is starting (sent when the batch asks for reports). */
   | { t: 'at'; id: number; at: number }

@@ -2,6 +2,9 @@
  * The worker side, shared by thread and process workers: import each task's module once, call the
  * export, and answer with the results or the first error.
  */
+
+import { flushOutput } from '../context/console-capture.ts';
+import { runInScope } from '../context/task-context.ts';
 import type { AnyFunction } from '../delayed.ts';
 import { serializeThrown } from '../errors.ts';
 import { sourceHash } from '../locate/source-hash.ts';
@@ -14,6 +17,7 @@ import { callPacked, packResults } from '../wire/packed-numbers.ts';
 import type { BatchMessage, FromWorker, WorkerInit } from '../wire/protocol.ts';
 import { decodeTags, encodeTags, needsTags, type TagHooks, tagIds } from '../wire/tagged.ts';
 import { compileCode, instantiate } from './by-value.ts';
+import { InitializerFailure, WorkerScopes } from './scopes.ts';
 import { SpillReader } from './spill-reader.ts';
 import { runAsTask } from './task-context.ts';
 
@@ -24,6 +28,8 @@ export interface ExecutorOptions {
   yieldEveryMs?: number;
   /** Called before each task with the batch and the task's position (for timeouts and crash reports). */
   onTaskStart?: (message: BatchMessage, at: number) => void;
+  /** Sends a message to the caller now, ahead of the batch's answer (`taskContext().report`). */
+  send?: (message: FromWorker) => void;
 }
 
 function canClone(value: unknown): boolean {
@@ -57,6 +63,11 @@ export class TaskExecutor {
     instance: (value) =>
       this.classIds.get((Object.getPrototypeOf(value) as { constructor?: unknown }).constructor),
   };
+
+  /** Task scopes (`taskContext()`), run signals and initializer results. */
+  readonly scopes = new WorkerScopes((message, at, value) =>
+    this.options.send?.({ t: 'report', id: message.id, at, value }),
+  );
 
   constructor(private readonly options: ExecutorOptions) {}
 
@@ -107,6 +118,8 @@ export class TaskExecutor {
         for (const dep of tagIds(args)) await this.resolveValue(dep);
         args = args.map((list) => decodeTags(list, this.lookup) as unknown[]);
       }
+      const setup = this.scopes.setup(message, (fnId) => this.resolve(fnId));
+      const scopes = this.scopes.batch(message, setup ? await setup : undefined);
       for (; i < count; i++) {
         if (isCancelled(run)) return { t: 'cancelled', id, completed: i };
         const fnId = typeof message.fn === 'number' ? message.fn : (message.fn[i] as number);
@@ -114,23 +127,41 @@ export class TaskExecutor {
         // After the import: loading a module is not the task's own running time.
         onTaskStart?.(message, i);
         const at = i;
-        let value = runAsTask(id, at, () =>
-          packed
-            ? callPacked(fn, packed, at)
-            : fn(
-                ...(message.spilled
-                  ? this.spills.restore(run, args[at] as unknown[])
-                  : (args[at] as unknown[])),
-              ),
-        );
-        if (isThenable(value)) value = await value;
-        results[i] = value;
+        const scope = scopes.task(at);
+        try {
+          let value = runInScope(scope, () =>
+            runAsTask(id, at, () =>
+              packed
+                ? callPacked(fn, packed, at)
+                : fn(
+                    ...(message.spilled
+                      ? this.spills.restore(run, args[at] as unknown[])
+                      : (args[at] as unknown[])),
+                  ),
+            ),
+          );
+          if (isThenable(value)) value = await value;
+          results[i] = value;
+        } catch (error) {
+          if (!this.scopes.timedOut(scope)) throw error;
+        } finally {
+          flushOutput(scope);
+        }
+        // It stopped because its signal said it ran too long: a timeout still, however it ended.
+        if (this.scopes.timedOut(scope))
+          return { t: 'fail', id, at: i, error: serializeThrown(null, canClone), timedOut: true };
         if (yieldEveryMs && performance.now() - lastYield > yieldEveryMs) {
           await new Promise((resolve) => setImmediate(resolve));
           lastYield = performance.now();
         }
       }
     } catch (thrown) {
+      if (thrown instanceof InitializerFailure) {
+        const error = serializeThrown(thrown.error, canClone);
+        if (error.kind === 'error' && error.error.stack)
+          error.error.stack = withoutOurFrames(error.error.stack);
+        return { t: 'fail', id, at: 0, error, init: true };
+      }
       if (thrown instanceof ImportFailure) {
         return {
           t: 'fail',
@@ -307,7 +338,7 @@ function withoutOurFrames(stack: string): string {
     .split('\n')
     .filter(
       (line) =>
-        !/[\\/](src|dist)[\\/]worker[\\/](executor|thread-entry|process-entry|task-context)\.[jt]s:/.test(
+        !/[\\/](src|dist)[\\/](worker|context)[\\/](executor|thread-entry|process-entry|task-context|scopes)\.[jt]s:/.test(
           line,
         ) && !line.includes('AsyncLocalStorage.run (node:async_hooks'),
     )

@@ -1,5 +1,6 @@
 /** Entry of a child process worker: like a thread worker, over the IPC channel with V8 serialization. */
 import { writeSync } from 'node:fs';
+import { captureOutput, writeUncaptured } from '../context/console-capture.ts';
 import { markAsWorker } from '../main-guard.ts';
 import type { BatchMessage, FromWorker, ToWorker, WorkerInit } from '../wire/protocol.ts';
 import { TaskExecutor } from './executor.ts';
@@ -41,12 +42,21 @@ for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
     // Name the task that left the timer or promise behind, not the one running now.
     current = currentTask() ?? current;
     lastWord(error);
-    process.stderr.write(
+    writeUncaptured(
+      'stderr',
       `joblib-ts worker: ${event === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection'}: ${error instanceof Error ? error.stack : String(error)}\n`,
     );
     process.exit(70);
   });
 }
+
+// A task's output goes to the caller as messages, ahead of the task's result (console-capture.ts).
+captureOutput((scope, s, line) => {
+  // Negative ids: a nested sequential run's own tasks (its sink takes them).
+  if (scope.batch < 0) return false;
+  send({ t: 'log', id: scope.batch, at: 'setup' in scope ? -1 : scope.at, s, line } satisfies FromWorker);
+  return true;
+});
 
 const cancelled = new Set<number>();
 let executor: TaskExecutor | undefined;
@@ -72,6 +82,7 @@ process.on('message', (message: ToWorker | { t: 'init'; init: WorkerInit }) => {
     executor = new TaskExecutor({
       init: message.init,
       isCancelled: (run) => cancelled.has(run),
+      send,
       yieldEveryMs: 20,
       onTaskStart: (batch, at) => {
         current = { batch: batch.id, at };
@@ -88,6 +99,7 @@ process.on('message', (message: ToWorker | { t: 'init'; init: WorkerInit }) => {
   }
   if (message.t === 'cancel') {
     cancelled.add(message.run);
+    executor?.scopes.cancel(message.run);
     // Runs are numbered upwards: only recent ones can still have batches here.
     if (cancelled.size > 1024) cancelled.delete(cancelled.values().next().value as number);
     return;

@@ -1,5 +1,6 @@
 /** Entry of a worker thread: runs batches one after another, in the order they arrive. */
 import { parentPort, workerData } from 'node:worker_threads';
+import { captureOutput } from '../context/console-capture.ts';
 import { markAsWorker } from '../main-guard.ts';
 import {
   type BatchMessage,
@@ -26,6 +27,20 @@ const executor = new TaskExecutor({
         Atomics.store(position, 1, at);
       }
     : undefined,
+  send: (message) => parentPort?.postMessage(message),
+});
+// A task's output goes to the caller as messages, ahead of the task's result (console-capture.ts).
+captureOutput((scope, s, line) => {
+  // Negative ids: a nested sequential run's own tasks (its sink takes them).
+  if (scope.batch < 0) return false;
+  parentPort?.postMessage({
+    t: 'log',
+    id: scope.batch,
+    at: 'setup' in scope ? -1 : scope.at,
+    s,
+    line,
+  } satisfies FromWorker);
+  return true;
 });
 
 // A throw outside a task's own call (a timer, a rejection nobody handles) kills this worker, as it kills
@@ -65,6 +80,8 @@ async function drain(): Promise<void> {
 
 port.on('message', (message: ToWorker) => {
   if (message.t === 'prefetch') executor.prefetch(message.defs);
+  // Cancellation itself is read from the shared table; this aborts the run's task signals.
+  if (message.t === 'cancel') executor.scopes.cancel(message.run);
   if (message.t !== 'batch') return;
   queue.push(message);
   if (!running) void drain();

@@ -8,6 +8,7 @@
  * so a busy event loop does not lose the call. This class only coordinates: it keeps the calls, and
  * connections hold the program only while one runs.
  */
+import { EventHub } from '../../events.ts';
 import type { BackendBatch, BatchOutcome, ParallelBackend } from '../backend.ts';
 import { type Call, type CallContext, failCall, markerTtl, newCall } from './call.ts';
 import { cleanupCall } from './cleanup.ts';
@@ -31,6 +32,8 @@ export class RedisBackend implements ParallelBackend {
   readonly name = 'RedisBackend';
   readonly inProcess = false;
   readonly options: ResolvedBackendOptions;
+  /** Its runs' logs and reports, as the workers sent them with each batch's outcome. */
+  readonly events = new EventHub();
   private readonly ctx: CallContext;
   private readonly calls = new Map<number, Call>();
   private readonly cleanups = new Set<Promise<void>>();
@@ -53,6 +56,7 @@ export class RedisBackend implements ParallelBackend {
         () => this.calls.size > 0 || this.cleanups.size > 0 || this.preparing > 0,
       ),
       liveness: new WorkerLiveness(this.options, keys),
+      events: this.events,
     };
   }
 

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { EventHub } from '../../events.ts';
 import type { LocatedFunction } from '../../locate/index.ts';
 import type { BackendBatch, BatchOutcome } from '../backend.ts';
 import { CallBlobs } from './blobs.ts';
@@ -18,6 +19,8 @@ export interface CallContext {
   readonly keys: Keys;
   readonly connections: Connections;
   readonly liveness: WorkerLiveness;
+  /** Where the calls' logs and reports go (the backend's hub, listened to by each run). */
+  readonly events: EventHub;
 }
 
 export interface PendingBatch {

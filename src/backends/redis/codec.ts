@@ -65,11 +65,26 @@ export interface BatchPayload {
   readonly a: readonly (readonly unknown[])[];
   /** The run's `timeoutMs`, enforced by the worker's local pool. */
   readonly t?: number;
+  /** The run's seed (`taskContext().seed`). */
+  readonly sd?: number;
+  /** Which try of these tasks this is, when not the first. */
+  readonly at?: number;
+  /** The call's initializer: its key, function and arguments. */
+  readonly i?: { readonly k: string; readonly fn: WireFunction; readonly a: readonly unknown[] };
 }
+
+/**
+ * What the batch's tasks wrote and reported, in order, for the caller to emit before the batch's
+ * results: `[position in the batch (-1: the initializer), 'stdout' | 'stderr', line]` or
+ * `[position, 'report', value]`.
+ */
+export type WireOutput =
+  | readonly [at: number, kind: 'stdout' | 'stderr', line: string]
+  | readonly [at: number, kind: 'report', value: unknown];
 
 /** What a worker pushes to the call's results list for a batch. */
 export type WireOutcome =
-  | { readonly s: number; readonly ok: true; readonly r: unknown[] }
+  | { readonly s: number; readonly ok: true; readonly r: unknown[]; readonly o?: readonly WireOutput[] }
   | {
       readonly s: number;
       readonly ok: false;
@@ -77,8 +92,16 @@ export type WireOutcome =
       readonly e: SerializedThrown;
       readonly host: string;
       readonly worker: string;
+      readonly o?: readonly WireOutput[];
+      /** The worker's initializer failed (no task ran). */
+      readonly init?: true;
     }
-  | { readonly s: number; readonly ok: 'cancelled'; readonly completed: number }
+  | {
+      readonly s: number;
+      readonly ok: 'cancelled';
+      readonly completed: number;
+      readonly o?: readonly WireOutput[];
+    }
   /** The batch could not run at all (its payload was gone...): fails the call. */
   | { readonly s: number; readonly ok: 'infra'; readonly message: string; readonly host: string };
 

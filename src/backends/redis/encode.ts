@@ -51,7 +51,16 @@ export function encodeBatch(call: Call, batch: BackendBatch, options: ResolvedBa
     args[t] = out;
   }
   const single = f.every((k) => k === f[0]);
-  const { timeoutMs } = batch;
+  const { timeoutMs, seed, attempt, init } = batch;
+  let initializer: BatchPayload['i'];
+  if (init?.location) {
+    let wire = call.wire.get(init.location);
+    if (!wire) {
+      wire = toWire(init.location, options.root);
+      call.wire.set(init.location, wire);
+    }
+    initializer = { k: init.key, fn: wire, a: init.args };
+  }
   const payload: BatchPayload = {
     v: 1,
     first: batch.firstIndex,
@@ -59,6 +68,9 @@ export function encodeBatch(call: Call, batch: BackendBatch, options: ResolvedBa
     f: single ? (f[0] ?? 0) : f,
     a: args,
     ...(timeoutMs === undefined ? {} : { t: timeoutMs }),
+    ...(seed === undefined ? {} : { sd: seed }),
+    ...(attempt === undefined || attempt === 1 ? {} : { at: attempt }),
+    ...(initializer ? { i: initializer } : {}),
   };
   return pack(payload);
 }

@@ -7,7 +7,7 @@ import { type ErrorClass, findErrorClass } from '../../error-class.ts';
 import * as coreErrors from '../../errors.ts';
 import { deserializeThrown } from '../../errors.ts';
 import { type Call, type CallContext, failCall } from './call.ts';
-import { unpack, type WireOutcome } from './codec.ts';
+import { unpack, type WireOutcome, type WireOutput } from './codec.ts';
 import type { Connection } from './connection.ts';
 import { ModuleRefusedError, RedisBackendError, VersionSkewError } from './errors.ts';
 import { scrub } from './options.ts';
@@ -50,6 +50,20 @@ export async function readResults(ctx: CallContext, call: Call, conn: Connection
   }
 }
 
+/** What the batch's tasks wrote and reported, as the run's events, ahead of its results. */
+function emitOutput(ctx: CallContext, call: Call, firstIndex: number, output: readonly WireOutput[]): void {
+  const runId = call.runId;
+  for (const [at, kind, value] of output) {
+    const index = at < 0 ? undefined : firstIndex + at;
+    if (kind === 'report') {
+      if (index !== undefined) ctx.events.emit({ type: 'report', runId, index, value });
+      continue;
+    }
+    const line = String(value);
+    if (!ctx.events.emit({ type: 'log', runId, index, stream: kind, line })) process[kind].write(`${line}\n`);
+  }
+}
+
 function onResult(ctx: CallContext, call: Call, conn: Connection, bytes: Buffer): void {
   let outcome: WireOutcome;
   try {
@@ -73,6 +87,7 @@ function onResult(ctx: CallContext, call: Call, conn: Connection, bytes: Buffer)
     conn.client.unlink(...seqs.map((s) => ctx.keys.payload(call.id, s))).catch(() => {});
   }
   const { batch } = pending;
+  if ('o' in outcome && outcome.o) emitOutput(ctx, call, batch.firstIndex, outcome.o);
   switch (outcome.ok) {
     case true:
       pending.resolve({ ok: true, results: outcome.r });
@@ -88,6 +103,14 @@ function onResult(ctx: CallContext, call: Call, conn: Connection, bytes: Buffer)
       );
       return;
     default: {
+      if (outcome.init) {
+        // The worker's initializer failed: no task ran, and the run fails with its error as it is.
+        const located = batch.init?.location;
+        pending.reject(
+          deserializeThrown(outcome.e, (name) => findErrorClass(located, name) ?? OWN_ERRORS[name]),
+        );
+        return;
+      }
       const located = batch.locations[outcome.at];
       const error = deserializeThrown(outcome.e, (name) => findErrorClass(located, name) ?? OWN_ERRORS[name]);
       if (error !== null && typeof error === 'object') {

@@ -13,11 +13,21 @@ import type { Redis } from 'ioredis';
 import { cpuCount } from '../../cpu.ts';
 import type { AnyFunction } from '../../delayed.ts';
 import { serializeThrown } from '../../errors.ts';
+import type { JoblibEvent } from '../../events.ts';
 import type { LocatedFunction } from '../../locate/index.ts';
-import type { BackendBatch, BatchOutcome, ParallelBackend } from '../backend.ts';
+import type { BackendBatch, BatchInitializer, BatchOutcome, ParallelBackend } from '../backend.ts';
+import { isInitializerError } from '../initializer-error.ts';
 import { ProcessesBackend } from '../processes.ts';
 import { ThreadsBackend } from '../threads.ts';
-import { type BatchPayload, BlobRef, canEncode, pack, unpack, type WireOutcome } from './codec.ts';
+import {
+  type BatchPayload,
+  BlobRef,
+  canEncode,
+  pack,
+  unpack,
+  type WireOutcome,
+  type WireOutput,
+} from './codec.ts';
 import { fromWire, realRoot, type WorkerSide } from './modules.ts';
 import {
   createClient,
@@ -320,6 +330,15 @@ export class RedisWorker {
       return { s: seq, ok: 'infra', message: (error as Error).message, host: this.side.host };
     }
     const locations = Array.from({ length: count }, (_, i) => located[fnIndex(i)] as LocatedFunction);
+    let init: BatchInitializer | undefined;
+    if (payload.i) {
+      try {
+        const location = fromWire(payload.i.fn, this.side);
+        init = { key: payload.i.k, fn: placeholder, location, args: payload.i.a };
+      } catch (error) {
+        return { ...this.failure(seq, 0, error), init: true };
+      }
+    }
     const run = this.nextRun++;
     let runs = this.runsOfCall.get(call);
     if (!runs) {
@@ -335,16 +354,24 @@ export class RedisWorker {
       locations,
       args,
       ...(typeof payload.t === 'number' ? { timeoutMs: payload.t } : {}),
+      ...(typeof payload.sd === 'number' ? { seed: payload.sd } : {}),
+      ...(typeof payload.at === 'number' ? { attempt: payload.at } : {}),
+      ...(init ? { init } : {}),
     };
     let outcome: BatchOutcome;
     this.local.startRun?.(run);
+    // What the tasks write and report goes back with the outcome, for the caller to emit before it.
+    const output: WireOutput[] = [];
+    const unlisten = this.local.events?.listen(run, (event) => collectOutput(event, payload.first, output));
     try {
       outcome = await this.local.runBatch(batch);
     } catch (error) {
+      if (isInitializerError(error)) return { ...this.failure(seq, 0, error), o: output, init: true };
       const index = (error as { taskIndex?: unknown }).taskIndex;
       const at = typeof index === 'number' ? index - payload.first : 0;
-      return this.failure(seq, Math.max(0, Math.min(at, count - 1)), error);
+      return { ...this.failure(seq, Math.max(0, Math.min(at, count - 1)), error), o: output };
     } finally {
+      unlisten?.();
       this.local.endRun?.(run);
       runs.delete(run);
       if (runs.size === 0) this.runsOfCall.delete(call);
@@ -356,9 +383,9 @@ export class RedisWorker {
         await job.moveToWait(token);
         return 'returned';
       }
-      return { s: seq, ok: 'cancelled', completed: outcome.completed };
+      return { s: seq, ok: 'cancelled', completed: outcome.completed, o: output };
     }
-    if (outcome.ok === false) return this.failure(seq, outcome.failedAt, outcome.error);
+    if (outcome.ok === false) return { ...this.failure(seq, outcome.failedAt, outcome.error), o: output };
     try {
       pack(outcome.results);
     } catch (error) {
@@ -370,10 +397,23 @@ export class RedisWorker {
         ),
       );
     }
-    return { s: seq, ok: true, r: outcome.results };
+    if (output.length > 0) {
+      try {
+        pack(output);
+      } catch (error) {
+        return this.failure(
+          seq,
+          Math.max(0, output.find(([, kind]) => kind === 'report')?.[0] ?? 0),
+          new TypeError(
+            `A value a task reported cannot be sent back through Redis (${(error as Error).message}). Report plain data.`,
+          ),
+        );
+      }
+    }
+    return { s: seq, ok: true, r: outcome.results, ...(output.length > 0 ? { o: output } : {}) };
   }
 
-  private failure(seq: number, at: number, error: unknown): WireOutcome {
+  private failure(seq: number, at: number, error: unknown): Extract<WireOutcome, { ok: false }> {
     return {
       s: seq,
       ok: false,
@@ -470,6 +510,13 @@ export class RedisWorker {
     await settlesWithin(Promise.allSettled(clients.map((redis) => redis.quit())), 1000);
     for (const redis of clients) redis.disconnect();
   }
+}
+
+/** Keeps a task's log line or report (`index` is the input's), by its position in the batch. */
+function collectOutput(event: JoblibEvent, first: number, into: WireOutput[]): void {
+  if (event.type === 'log')
+    into.push([event.index === undefined ? -1 : event.index - first, event.stream, event.line]);
+  else if (event.type === 'report') into.push([event.index - first, 'report', event.value]);
 }
 
 interface WorkerCommands {
