@@ -266,6 +266,18 @@ function primitiveHash(value: unknown): string {
   }
 }
 
+/** A plain object, an array or a module namespace: what it holds is followed (an instance's is state). */
+function isContainer(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  return (
+    proto === null ||
+    proto === Object.prototype ||
+    Array.isArray(value) ||
+    Object.prototype.toString.call(value) === '[object Module]'
+  );
+}
+
 function holdsFunctions(value: object, depth: number): boolean {
   if (depth > DATA_DEPTH) return false;
   const proto = Object.getPrototypeOf(value) as object | null;
@@ -323,11 +335,7 @@ function walkFrom(root: AnyFunction): Record<string, CodePart> {
           continue;
         }
         const members = node.members[bound];
-        if (
-          members !== undefined &&
-          value !== null &&
-          (typeof value === 'object' || typeof value === 'function')
-        ) {
+        if (members !== undefined && (typeof value === 'function' || isContainer(value))) {
           // Only the properties the code reads (`helpers.scale`, a module object's `helperA`).
           if (typeof value === 'function') walk.queue.push({ fn: value as AnyFunction, name: bound });
           for (const prop of members) {

@@ -1,0 +1,47 @@
+/**
+ * The stores the shared store suites run over: the disk store on a temp folder, and the Redis store
+ * under a key prefix of its own (skipped without a Redis, failing under JOBLIB_TS_REQUIRE_REDIS=1).
+ * Each case says what it left behind, so that a test can check `clear()` and clean up after itself.
+ */
+import { readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { type CacheStore, DiskStore } from '../../src/memory/index.ts';
+import { tempDir } from '../helpers.ts';
+
+export interface MadeStore {
+  readonly store: CacheStore;
+  /** What the store holds that a cleared cache would not (files but `.gitignore`; Redis keys). */
+  leftovers(): Promise<string[]>;
+  cleanup(): Promise<void>;
+}
+
+export interface StoreCase {
+  readonly name: string;
+  /** Undefined to run; a reason to skip. */
+  skip(): Promise<string | undefined>;
+  make(): Promise<MadeStore>;
+}
+
+async function files(root: string): Promise<string[]> {
+  try {
+    const entries = await readdir(root, { recursive: true, withFileTypes: true });
+    return entries
+      .filter((e) => e.isFile() && e.name !== '.gitignore')
+      .map((e) => relative(root, join(e.parentPath ?? root, e.name)));
+  } catch {
+    return [];
+  }
+}
+
+export function storeCases(): StoreCase[] {
+  return [
+    {
+      name: 'disk',
+      skip: async () => undefined,
+      make: async () => {
+        const dir = join(tempDir('joblib-ts-store-'), 'cache');
+        return { store: new DiskStore(dir), leftovers: () => files(dir), cleanup: async () => {} };
+      },
+    },
+  ];
+}
