@@ -60,7 +60,9 @@ export function helperB(x: number): number {
 `;
 }
 
-async function project(options = '{}'): Promise<{ dir: string; run: () => Promise<RunOut>; runs: () => number }> {
+async function project(
+  options = '{}',
+): Promise<{ dir: string; run: () => Promise<RunOut>; runs: () => number }> {
   const dir = tempDir('joblib-ts-deep-key-');
   await writeFile(join(dir, 'package.json'), '{ "name": "deep-key-app", "type": "module" }\n');
   await writeFile(join(dir, 'main.ts'), mainSource(options));
@@ -77,7 +79,8 @@ async function project(options = '{}'): Promise<{ dir: string; run: () => Promis
     assert.equal(res.code, 0, res.stderr);
     return JSON.parse(res.stdout) as RunOut;
   };
-  const runs = () => (existsSync(counter) ? readFileSync(counter, 'utf8').split('\n').filter(Boolean).length : 0);
+  const runs = () =>
+    existsSync(counter) ? readFileSync(counter, 'utf8').split('\n').filter(Boolean).length : 0;
   return { dir, run, runs };
 }
 
@@ -122,7 +125,10 @@ describe('deep code keys, across runs of a program', () => {
   it('a constant the helper reads counts too', async () => {
     const { dir, run, runs } = await project();
     await run();
-    await writeFile(join(dir, 'helpers-b.ts'), helpersB('x * FACTOR', '1').replace('FACTOR = 10', 'FACTOR = 20'));
+    await writeFile(
+      join(dir, 'helpers-b.ts'),
+      helpersB('x * FACTOR', '1').replace('FACTOR = 10', 'FACTOR = 20'),
+    );
     const edited = await run();
     assert.deepStrictEqual([edited.value, edited.reason, runs()], [61, 'code-changed', 2]);
     assert.match(edited.message, /constant FACTOR .* changed/);
@@ -135,7 +141,11 @@ describe('deep code keys, across runs of a program', () => {
       await writeFile(join(dir, 'helpers-b.ts'), helpersB('x * FACTOR * 2', '1'));
       await setPackageVersion(dir, '2.0.0');
       const edited = await run();
-      assert.deepStrictEqual([edited.value, edited.reason, runs()], [31, 'hit', 1], `${options}: stale by choice`);
+      assert.deepStrictEqual(
+        [edited.value, edited.reason, runs()],
+        [31, 'hit', 1],
+        `${options}: stale by choice`,
+      );
     }
   });
 });

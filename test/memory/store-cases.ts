@@ -8,8 +8,12 @@ import { join, relative } from 'node:path';
 import { type CacheStore, DiskStore } from '../../src/memory/index.ts';
 import { tempDir } from '../helpers.ts';
 
+/** How a child process reaches the same store (see fixtures/slow-entry.ts). */
+export type StoreSpec = { kind: 'disk'; dir: string } | { kind: 'redis'; url: string; prefix: string };
+
 export interface MadeStore {
   readonly store: CacheStore;
+  readonly spec: StoreSpec;
   /** What the store holds that a cleared cache would not (files but `.gitignore`; Redis keys). */
   leftovers(): Promise<string[]>;
   cleanup(): Promise<void>;
@@ -40,7 +44,12 @@ export function storeCases(): StoreCase[] {
       skip: async () => undefined,
       make: async () => {
         const dir = join(tempDir('joblib-ts-store-'), 'cache');
-        return { store: new DiskStore(dir), leftovers: () => files(dir), cleanup: async () => {} };
+        return {
+          store: new DiskStore(dir),
+          spec: { kind: 'disk', dir },
+          leftovers: () => files(dir),
+          cleanup: async () => {},
+        };
       },
     },
   ];

@@ -77,7 +77,10 @@ for (const store of storeCases()) {
       const fresh1 = await f.explain(1, 8);
       assert.equal(fresh1.reason, 'new-arguments');
       assert.deepStrictEqual(fresh1.nearest?.differs, ['y']);
-      assert.match(fresh1.message, /never computed with these arguments; nearest entry: scaled\(x=1, y=7\), which differs in y/);
+      assert.match(
+        fresh1.message,
+        /never computed with these arguments; nearest entry: scaled\(x=1, y=7\), which differs in y/,
+      );
       assert.equal((await f.explain(1, 7)).reason, 'hit');
 
       // Same name, same source, another captured constant: the code changed, and the constant is named.
@@ -187,9 +190,15 @@ for (const store of storeCases()) {
       const b = memoryOn(s.store).cache(slowOnce);
       const c = memoryOn(s.store).cache(slowOnce);
       const results = await Promise.allSettled([a(1), b(1), c(1)]);
-      assert.equal(results.filter((r) => r.status === 'rejected').length, 1, 'the failing owner gets its error');
+      assert.equal(
+        results.filter((r) => r.status === 'rejected').length,
+        1,
+        'the failing owner gets its error',
+      );
       assert.deepStrictEqual(
-        results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value),
+        results
+          .filter((r) => r.status === 'fulfilled')
+          .map((r) => (r as PromiseFulfilledResult<number>).value),
         [2, 2],
       );
       assert.equal(calls, 2, 'one failed owner, one waiter that took over; never two at once');
