@@ -10,8 +10,8 @@
  * Breaking is careful about races: the lock is renamed aside, and put back if it turns out to be a fresh
  * lock taken meanwhile by someone else.
  */
-import { readFileSync } from 'node:fs';
-import { link, mkdir, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, open, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { threadId } from 'node:worker_threads';
@@ -46,10 +46,17 @@ function startTimeOf(pid: number): string {
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+  // A killed process its parent has not reaped yet still answers kill(0): a zombie is dead.
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return existsSync('/proc/self/stat') ? false : true; // gone meanwhile, or no /proc to ask
+  }
+  return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
 }
 
 /** Whether the owner written in a lock file is gone. */
@@ -117,7 +124,14 @@ export async function takeFileLock(path: string, staleMs: number): Promise<Store
   return undefined;
 }
 
-/** Removes the lock at `path` when its owner is gone; true when the caller may try to take it again. */
+/** A breaker that died mid-break leaves its marker: past this age it is ignored. */
+const BREAKER_STALE_MS = 10_000;
+
+/**
+ * Removes the lock at `path` when its owner is gone; true when the caller may try to take it again.
+ * One breaker at a time (an O_EXCL marker beside the lock), who checks that the lock is still the one it
+ * judged before removing it: two waiters never both break a lock and then both take a new one.
+ */
 async function breakIfStale(path: string, staleMs: number): Promise<boolean> {
   let text: string;
   let mtimeMs: number;
@@ -130,19 +144,26 @@ async function breakIfStale(path: string, staleMs: number): Promise<boolean> {
   const owner = parseOwner(text);
   const gone = owner ? ownerGone(owner, mtimeMs, staleMs) : Date.now() - mtimeMs > Math.min(staleMs, 5000);
   if (!gone) return false;
-  const aside = `${path}.${process.pid}-${threadId}-${Math.random().toString(36).slice(2)}.broken`;
+  const breaker = `${path}.breaking`;
   try {
-    await rename(path, aside);
+    await (await open(breaker, 'wx')).close();
   } catch {
-    return true; // someone else broke it first
+    const age = await stat(breaker).then(
+      (st) => Date.now() - st.mtimeMs,
+      () => 0,
+    );
+    if (age > BREAKER_STALE_MS) await unlink(breaker).catch(() => undefined);
+    return false; // another waiter is breaking it
   }
-  const moved = await readFile(aside, 'utf8').catch(() => '');
-  if (moved !== text) {
-    // A fresh lock taken between our read and our rename: give it back unless yet another one exists.
-    await link(aside, path).catch(() => undefined);
+  try {
+    const now = await readFile(path, 'utf8').catch(() => undefined);
+    if (now === undefined) return true;
+    if (now !== text) return false; // a fresh lock
+    await unlink(path).catch(() => undefined);
+    return true;
+  } finally {
+    await unlink(breaker).catch(() => undefined);
   }
-  await unlink(aside).catch(() => undefined);
-  return moved === text;
 }
 
 function heldLock(path: string, token: string, staleMs: number): StoreLock {

@@ -5,7 +5,9 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { redisStore } from '../../src/backends/redis/index.ts';
 import { type CacheStore, DiskStore } from '../../src/memory/index.ts';
+import { REDIS_URL, redis, redisSkipReason, uniquePrefix } from '../backends/redis/helpers.ts';
 import { tempDir } from '../helpers.ts';
 
 /** How a child process reaches the same store (see fixtures/slow-entry.ts). */
@@ -37,6 +39,19 @@ async function files(root: string): Promise<string[]> {
   }
 }
 
+async function redisKeys(prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis().scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    found.push(...keys);
+  } while (cursor !== '0');
+  return found.sort();
+}
+
+let redisSkip: Promise<string | undefined> | undefined;
+
 export function storeCases(): StoreCase[] {
   return [
     {
@@ -49,6 +64,28 @@ export function storeCases(): StoreCase[] {
           spec: { kind: 'disk', dir },
           leftovers: () => files(dir),
           cleanup: async () => {},
+        };
+      },
+    },
+    {
+      name: 'redis',
+      skip: () => {
+        redisSkip ??= redisSkipReason();
+        return redisSkip;
+      },
+      make: async () => {
+        // A prefix of its own; chunks of 1 MiB so that a test's large value spans many.
+        const prefix = `${uniquePrefix()}:memory:`;
+        const store = redisStore(REDIS_URL, { prefix, chunkBytes: 1024 * 1024 });
+        return {
+          store,
+          spec: { kind: 'redis', url: REDIS_URL, prefix },
+          leftovers: () => redisKeys(prefix),
+          cleanup: async () => {
+            const keys = await redisKeys(prefix);
+            if (keys.length > 0) await redis().unlink(...keys);
+            await store.close?.();
+          },
         };
       },
     },
