@@ -168,3 +168,8 @@ function callArgument(value: RemoteObject): object {
   if (value.type === 'undefined') return {};
   return { value: value.value };
 }
+
+/** The top-level bindings of a module (by script id) once a function of it has been read, else undefined. */
+export function topLevelBindings(scriptId: string): ReadonlyMap<string, unknown> | undefined {
+  return moduleBindings.get(scriptId);
+}

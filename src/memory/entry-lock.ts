@@ -54,7 +54,7 @@ function pidAlive(pid: number): boolean {
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
-    return existsSync('/proc/self/stat') ? false : true; // gone meanwhile, or no /proc to ask
+    return !existsSync('/proc/self/stat'); // gone meanwhile (dead), or no /proc to ask (alive)
   }
   return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
 }
