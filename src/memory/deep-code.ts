@@ -68,6 +68,16 @@ export function deepCode(fn: AnyFunction): DeepCode {
   const hit = rootCache.get(fn);
   if (hit) return hit;
   const parts = walkFrom(fn);
+  // A function of a package (or of joblib-ts itself) counts by its package's version; its own source
+  // still counts when it is the function cached (a package's maintainer editing it).
+  const root = nodeCache.get(fn);
+  if (root?.part?.kind === 'package')
+    parts['(cached function)'] = {
+      kind: 'function',
+      name: fn.name || 'anonymous',
+      where: root.part.where,
+      hash: hashBytes(Function.prototype.toString.call(fn)).slice(0, 16),
+    };
   const ids = Object.keys(parts).sort();
   const version = hashBytes(ids.map((id) => `${id}=${parts[id]?.hash}`).join('\n')).slice(0, 16);
   const sorted: Record<string, CodePart> = {};
