@@ -37,6 +37,9 @@ const PROBE = Symbol.for('joblib-ts.capture.batch');
 const HOLDER = Symbol.for('joblib-ts.capture.batch-holder');
 const GROUP = 'joblib-ts-capture-batch';
 
+/** The names CommonJS's module wrapper binds: a closure of only these is not the module's top level. */
+const WRAPPER_NAMES = new Set(['module', 'exports', 'require', '__filename', '__dirname']);
+
 /** Top-level bindings of each module (by script id), read once. */
 const moduleBindings = new Map<string, Map<string, unknown>>();
 
@@ -99,12 +102,21 @@ export function readScopesOfMany(
       })
         .result.map((p) => p.value)
         .filter((v): v is RemoteObject => v?.objectId !== undefined);
-      // The module's top level: ESM's Module scope, or CommonJS's wrapper closure (the last closure).
+      // The module's top level: ESM's Module scope, or CommonJS's wrapper closure (the last closure, or
+      // the one before it when the last holds only the wrapper's own names, as under tsx).
       let top = scopes.findIndex((s) => s.description === 'Module');
       if (top === -1) {
         const firstOuter = scopes.findIndex((s) => s.description === 'Script' || s.description === 'Global');
         const end = firstOuter === -1 ? scopes.length : firstOuter;
-        top = end > 0 && scopes[end - 1]?.description?.startsWith('Closure') ? end - 1 : -1;
+        const isClosure = (i: number) => i >= 0 && scopes[i]?.description?.startsWith('Closure') === true;
+        top = isClosure(end - 1) ? end - 1 : -1;
+        if (top > 0 && isClosure(top - 1) && !moduleBindings.has(raw.scriptId)) {
+          const names = post<{ result: Property[] }>('Runtime.getProperties', {
+            objectId: scopes[top]?.objectId,
+            ownProperties: true,
+          }).result.map((p) => p.name);
+          if (names.every((n) => WRAPPER_NAMES.has(n))) top -= 1;
+        }
       }
       for (const [index, scope] of scopes.entries()) {
         if (want.size === 0) break;
