@@ -59,5 +59,9 @@ describe('store errors', () => {
       /give a location or options\.store, not both/,
     );
     assert.throws(() => new Memory({ verbose: 1 } as never), /options\.store is missing/);
+    assert.throws(() => new Memory(null).cache(twice, { deepKey: 'yes' as never }), {
+      name: 'MemoryError',
+      message: /cache\(twice, options\): options\.deepKey must be true or false; got "yes"/,
+    });
   });
 });

@@ -225,6 +225,38 @@ for (const store of storeCases()) {
   });
 }
 
+describe('the redis store', { skip: await storeCases()[1]?.skip() }, () => {
+  it('gives every key of an entry the TTL, renewed by each hit', async () => {
+    const { redisStore } = await import('../../src/backends/redis/index.ts');
+    const { REDIS_URL, redis, uniquePrefix } = await import('../backends/redis/helpers.ts');
+    const prefix = `${uniquePrefix()}:memory:`;
+    const store = redisStore(REDIS_URL, { prefix, ttlMs: 600_000, chunkBytes: 64 * 1024 });
+    try {
+      const f = new Memory({ store }).cache(function sized(n: number) {
+        return new Uint8Array(n).fill(1);
+      });
+      await f(200_000); // 4 chunks
+      const keys = (await redis().keys(`${prefix}*`)).filter(
+        (k) => k.includes(':c:') || k.includes(':e:sized/'),
+      );
+      const entryKeys = keys.filter((k) => k.endsWith('.jlts') || k.includes(':c:'));
+      assert.ok(entryKeys.length >= 5, `an entry and its chunks: ${entryKeys.join(', ')}`);
+      for (const k of entryKeys) {
+        const ttl = await redis().pttl(k);
+        assert.ok(ttl > 0 && ttl <= 600_000, `${k} has a TTL (${ttl})`);
+      }
+      const entry = entryKeys.find((k) => k.endsWith('.jlts')) ?? '';
+      await redis().pexpire(entry, 1000);
+      await f(200_000); // a hit renews it
+      assert.ok((await redis().pttl(entry)) > 1000);
+    } finally {
+      await store.removeAll('');
+      assert.deepStrictEqual(await redis().keys(`${prefix}*`), []);
+      await store.close?.();
+    }
+  });
+});
+
 describe('the disk store', () => {
   it('names a lock folder it cannot write', async () => {
     const dir = tempDir('joblib-ts-lockdir-');
