@@ -80,7 +80,7 @@ export class DiskStore implements CacheStore {
       const path = join(e.parentPath ?? (e as { path?: string }).path ?? root, e.name);
       const key = relative(this.location, path).split(sep).join('/');
       if (!key.startsWith(prefix) || key === '.gitignore') continue;
-      if (e.name.endsWith('.tmp') || e.name.endsWith('.lock') || e.name.endsWith('.broken')) {
+      if (e.name.endsWith('.tmp') || e.name.endsWith('.lock') || e.name.endsWith('.breaking')) {
         // A writer killed mid-write left it: removed once old enough.
         if (e.name.endsWith('.tmp'))
           await stat(path)

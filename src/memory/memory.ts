@@ -1,4 +1,4 @@
-/** `Memory`: the disk cache object users create, and the options it takes. */
+/** `Memory`: the cache of function results users create (on disk, or in another store), and its options. */
 
 import { checkKnownOptions } from '../known-options.ts';
 import { type Compress, PersistError, type ResolvedCompress, resolveCompress } from '../persist.ts';
@@ -52,7 +52,8 @@ export interface CachedFunction<A extends unknown[], R> extends CachedFunctionCa
 }
 
 /**
- * `Memory(location)`: a disk cache for function results, like Python joblib's `Memory`.
+ * `Memory(location)`: a cache of function results on disk (or `Memory({ store })`: in another store, such
+ * as Redis), like Python joblib's `Memory`.
  *
  * ```ts
  * const memory = new Memory('.cache/joblib');
