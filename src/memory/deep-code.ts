@@ -68,14 +68,14 @@ export function deepCode(fn: AnyFunction): DeepCode {
   const hit = rootCache.get(fn);
   if (hit) return hit;
   const parts = walkFrom(fn);
-  // A function of a package (or of joblib-ts itself) counts by its package's version; its own source
-  // still counts when it is the function cached (a package's maintainer editing it).
+  // The cached function's own source always counts: for a function of a package (or of joblib-ts), which
+  // counts by its package's version, and for one made by eval or new Function, which has no file.
   const root = nodeCache.get(fn);
-  if (root?.part?.kind === 'package')
+  if (root?.part === undefined || root.part.kind === 'package')
     parts['(cached function)'] = {
       kind: 'function',
       name: fn.name || 'anonymous',
-      where: root.part.where,
+      where: root?.part?.where ?? '(no file)',
       hash: hashBytes(Function.prototype.toString.call(fn)).slice(0, 16),
     };
   const ids = Object.keys(parts).sort();

@@ -94,6 +94,18 @@ async function setPackageVersion(dir: string, version: string): Promise<void> {
   await writeFile(join(pkg, 'index.js'), 'export function scale(x) { return x * 2; }\n');
 }
 
+describe('deep code keys, in one process', () => {
+  it('a function made by new Function (no file) is still keyed by its source', async () => {
+    const { Memory } = await import('../../src/memory/index.ts');
+    const memory = new Memory(join(tempDir('joblib-ts-deep-key-'), 'cache'));
+    const double = memory.cache(new Function('x', 'return x * 2') as (x: number) => number, { name: 'f' });
+    assert.equal(await double(5), 10);
+    const triple = memory.cache(new Function('x', 'return x * 3') as (x: number) => number, { name: 'f' });
+    assert.equal((await triple.explain(5)).reason, 'code-changed');
+    assert.equal(await triple(5), 15);
+  });
+});
+
 describe('deep code keys, across runs of a program', () => {
   it('a helper edited two calls deep invalidates, naming it; an unrelated edit in the same files does not', async () => {
     const { dir, run, runs } = await project();
