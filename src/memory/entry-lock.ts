@@ -5,7 +5,8 @@
  *
  * - same host, another process: that process is dead, or its pid now belongs to another process (its
  *   start time differs, on Linux). Found at once, whatever the owner was doing (a SIGKILL included).
- * - same process (another thread), or another host (a shared folder): not touched for `staleMs`.
+ * - same process (another thread), or another host (a shared folder): not touched for `staleMs`. The
+ *   touching is done by a thread of its own, so an owner busy with synchronous work keeps its lock.
  *
  * Breaking is careful about races: the lock is renamed aside, and put back if it turns out to be a fresh
  * lock taken meanwhile by someone else.
@@ -14,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { threadId } from 'node:worker_threads';
+import { threadId, Worker } from 'node:worker_threads';
 import { describeWriteFailure } from '../errors.ts';
 import type { StoreLock } from './cache-store.ts';
 import { MemoryError } from './errors.ts';
@@ -166,21 +167,64 @@ async function breakIfStale(path: string, staleMs: number): Promise<boolean> {
   }
 }
 
+/**
+ * The thread that touches this thread's lock files while their computations run: a computation that keeps
+ * its event loop busy for minutes (synchronous work) still keeps its lock fresh, while a dead owner's
+ * (its thread or process ended, and this thread with it) goes stale. Plain CommonJS, no loader needed;
+ * unref'd, so it never holds the program.
+ */
+const HEARTBEAT_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { utimesSync } = require('node:fs');
+const held = new Map();
+let timer;
+function beat() {
+  const now = new Date();
+  for (const path of held.keys()) { try { utimesSync(path, now, now); } catch {} }
+}
+parentPort.on('message', (m) => {
+  if (m.add) held.set(m.add, m.every); else held.delete(m.remove);
+  if (timer) clearInterval(timer);
+  timer = held.size > 0 ? setInterval(beat, Math.min(...held.values())) : undefined;
+});
+`;
+
+let heart: Worker | undefined;
+
+function heartbeat(): Worker | undefined {
+  if (heart === undefined) {
+    try {
+      heart = new Worker(HEARTBEAT_SOURCE, { eval: true, execArgv: [] });
+      heart.unref();
+      heart.on('error', () => {
+        heart = undefined;
+      });
+    } catch {
+      return undefined; // no threads here: the lock is then touched from this thread (below)
+    }
+  }
+  return heart;
+}
+
 function heldLock(path: string, token: string, staleMs: number): StoreLock {
-  const beat = setInterval(
-    () => {
+  const every = Math.max(50, Math.floor(staleMs / 4));
+  const thread = heartbeat();
+  let beat: NodeJS.Timeout | undefined;
+  if (thread) thread.postMessage({ add: path, every });
+  else {
+    beat = setInterval(() => {
       const now = new Date();
       utimes(path, now, now).catch(() => undefined);
-    },
-    Math.max(50, Math.floor(staleMs / 4)),
-  );
-  beat.unref();
+    }, every);
+    beat.unref();
+  }
   let released = false;
   return {
     async release(): Promise<void> {
       if (released) return;
       released = true;
-      clearInterval(beat);
+      if (beat) clearInterval(beat);
+      thread?.postMessage({ remove: path });
       const text = await readFile(path, 'utf8').catch(() => '');
       // Only our own lock: one broken as stale and taken by another is theirs now.
       if (parseOwner(text)?.token === token) await unlink(path).catch(() => undefined);

@@ -258,6 +258,24 @@ describe('the redis store', { skip: await storeCases()[1]?.skip() }, () => {
 });
 
 describe('the disk store', () => {
+  it("keeps a lock fresh while its owner's event loop is busy with synchronous work", async () => {
+    const dir = tempDir('joblib-ts-lockbeat-');
+    const owner = new DiskStore(dir, 1500);
+    const other = new DiskStore(dir, 1500);
+    const lock = await owner.lock('f/v/a.jlts');
+    assert.ok(lock);
+    // Busy for well over the stale time: only the heartbeat thread can touch the lock meanwhile.
+    const until = Date.now() + 4000;
+    while (Date.now() < until) {
+      // synchronous work
+    }
+    assert.equal(await other.lock('f/v/a.jlts'), undefined, 'still held: not taken as stale');
+    await lock.release();
+    const next = await other.lock('f/v/a.jlts');
+    assert.ok(next, 'free once released');
+    await next.release();
+  });
+
   it('names a lock folder it cannot write', async () => {
     const dir = tempDir('joblib-ts-lockdir-');
     const { writeFile } = await import('node:fs/promises');
