@@ -7,6 +7,7 @@
  * <prefix>c:<id>:<n>       STRING                              its bytes, in chunks of `chunkBytes`
  * <prefix>index            ZSET  key -> last use (ms)          for list() and least-recently-used eviction
  * <prefix>lock:<key>       STRING owner token, PX lease        single-flight, renewed while computing
+ *                                                             (also from the lease thread: see lease.ts)
  * ```
  *
  * A write stores new chunks under a fresh id, then swaps the entry to them in one script, then removes
@@ -18,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { CacheStore, StoreItem, StoreLock } from '../../memory/cache-store.ts';
 import { MemoryError } from '../../memory/errors.ts';
+import { leaseFor } from './lease.ts';
 import { describeConnection, type RedisConnection, scrub } from './options.ts';
 import { firstContact } from './reachability.ts';
 
@@ -335,6 +337,9 @@ class RedisStore implements CacheStore {
     const lease = this.settings.lockLeaseMs;
     const taken = await this.run((client) => client.set(lockKey, token, 'PX', lease, 'NX'));
     if (taken !== 'OK') return undefined;
+    // Renewed from the backend's lease thread too: an owner busy with synchronous work keeps its lock.
+    const thread = leaseFor(this.connection);
+    thread.hold(lockKey, lease);
     const beat = setInterval(
       () => {
         this.run((client) => client.eval(RENEW, 1, lockKey, token, String(lease))).catch(() => undefined);
@@ -348,6 +353,7 @@ class RedisStore implements CacheStore {
         if (released) return;
         released = true;
         clearInterval(beat);
+        thread.release(lockKey);
         await this.run((client) => client.eval(RELEASE, 1, lockKey, token)).catch(() => undefined);
       },
     };
