@@ -45,15 +45,22 @@ export { isMainProgram } from './main-guard.ts';
 export type {
   CachedFunction,
   CacheOptions,
+  CacheStore,
   CacheWarningCode,
+  CodeChange,
+  CodePart,
   EntryMetadata,
+  Explanation,
   MemoryErrorCode,
   MemoryOptions,
+  MissReason,
   ReduceSizeOptions,
   ReduceSizeResult,
   ShelvedResult,
+  StoreItem,
+  StoreLock,
 } from './memory/index.ts';
-export { CachedResult, expiresAfter, Memory, MemoryError } from './memory/index.ts';
+export { CachedResult, DiskStore, expiresAfter, Memory, MemoryError } from './memory/index.ts';
 export type { BuiltinBackendName, LogsMode, ParallelOptions, ReturnAs, RunOptions } from './options.ts';
 export type { RunResults, RunReturn } from './parallel.ts';
 export { Parallel } from './parallel.ts';

@@ -745,6 +745,18 @@ export async function decodeContainer(buf: Buffer, path: string): Promise<{ meta
   }
 }
 
+/**
+ * The metadata of a container from its first bytes (`head`: at least the header and the metadata) and
+ * its whole size. Throws a `PersistError` when they are damaged or announce another size.
+ */
+export function decodeContainerMeta(head: Uint8Array, size: number, path: string): unknown {
+  const h = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  const announced = h.length >= HEADER_BYTES ? h.readUInt32LE(32) : 0;
+  const meta = h.subarray(HEADER_BYTES, HEADER_BYTES + Math.max(0, Math.min(announced, size - HEADER_BYTES)));
+  parseHeader(h.subarray(0, Math.min(h.length, HEADER_BYTES)), size, path, meta);
+  return checkMeta(h, meta, path);
+}
+
 /** Reads only the header and metadata of a container file (cheap: no payload read). */
 export async function readContainerMeta(path: string): Promise<{ header: ContainerHeader; meta: unknown }> {
   const fh = await open(path, 'r');

@@ -17,6 +17,11 @@ export interface CodeFacts {
   readonly usesSuper: boolean;
   /** Whether the source starts its body with a "use strict" directive. */
   readonly strictBody: boolean;
+  /**
+   * Free names the code uses only as `name.property` (a module object, a namespace): the properties it
+   * reads. A name also used otherwise is not here.
+   */
+  readonly members: Readonly<Record<string, readonly string[]>>;
 }
 
 interface Node {
@@ -45,6 +50,7 @@ export function analyzeSource(source: string): CodeFacts | undefined {
     ...(walker.outerThis ? { outerThis: walker.outerThis } : {}),
     usesSuper: walker.usesSuper,
     strictBody,
+    members: walker.members(),
   };
 }
 
@@ -146,6 +152,19 @@ class Walker {
   readonly free = new Set<string>();
   outerThis: CodeFacts['outerThis'];
   usesSuper = false;
+  private readonly memberUses = new Map<string, Set<string>>();
+  private readonly wholeUses = new Set<string>();
+
+  members(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const [name, props] of this.memberUses) if (!this.wholeUses.has(name)) out[name] = [...props];
+    return out;
+  }
+
+  private isFree(name: string, scope: Scope): boolean {
+    for (let s: Scope | undefined = scope; s; s = s.parent) if (s.names.has(name)) return false;
+    return name !== 'arguments';
+  }
 
   visitRoot(root: Node): void {
     const top: Scope = { parent: undefined, names: new Set() };
@@ -160,7 +179,10 @@ class Walker {
     for (let s: Scope | undefined = scope; s; s = s.parent) if (s.names.has(name)) return;
     // Every non-arrow function declares its own `arguments`: one not found is an enclosing function's.
     if (name === 'arguments') this.outerThis ??= 'arguments';
-    else this.free.add(name);
+    else {
+      this.free.add(name);
+      this.wholeUses.add(name);
+    }
   }
 
   private visitFunction(node: Node, outer: Scope, context: Context): void {
@@ -247,10 +269,29 @@ class Walker {
       case 'MetaProperty':
         if ((node.meta as Node).name === 'new' && !context.thisBound) this.outerThis ??= 'new.target';
         return;
-      case 'MemberExpression':
+      case 'MemberExpression': {
+        const object = node.object as Node;
+        const property = node.property as Node;
+        if (
+          object.type === 'Identifier' &&
+          !node.computed &&
+          property.type === 'Identifier' &&
+          this.isFree(object.name as string, scope)
+        ) {
+          const name = object.name as string;
+          this.free.add(name);
+          let props = this.memberUses.get(name);
+          if (!props) {
+            props = new Set();
+            this.memberUses.set(name, props);
+          }
+          props.add(property.name as string);
+          return;
+        }
         this.visit(node.object as Node, scope, context);
         if (node.computed) this.visit(node.property as Node, scope, context);
         return;
+      }
       case 'Property':
         if (node.computed) this.visit(node.key as Node, scope, context);
         // An object literal's methods have that object as their `super`.

@@ -59,6 +59,10 @@ export function post<T>(method: string, params?: object): T {
  * Maps a script id to its URL. Enabling the debugger replays `scriptParsed` for every script loaded
  * so far; it is switched off again at once so that it costs nothing while tasks run.
  */
+export function scriptUrlOf(scriptId: string): string | undefined {
+  return scriptUrl(scriptId);
+}
+
 function scriptUrl(scriptId: string): string | undefined {
   if (!scriptUrls.has(scriptId)) {
     post('Debugger.enable');

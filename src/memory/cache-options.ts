@@ -25,6 +25,11 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   key?: (...args: A) => unknown;
   /** What to do when a result cannot be stored: `'throw'` (default) a MemoryError, or `'warn'` and return it. */
   onStoreError?: 'throw' | 'warn';
+  /**
+   * `true` (default): the code version covers the functions, classes and constants of your code that the
+   * function reaches, and the versions of the packages it uses. `false`: its own source text only.
+   */
+  deepKey?: boolean;
 }
 
 /** Every `CacheOptions` name, checked complete by the compiler: others are refused. */
@@ -37,6 +42,7 @@ const CACHE_OPTION_KEYS: Record<keyof CacheOptions, true> = {
   version: true,
   key: true,
   onStoreError: true,
+  deepKey: true,
 };
 export const CACHE_OPTION_NAMES: readonly string[] = Object.keys(CACHE_OPTION_KEYS);
 
@@ -47,6 +53,7 @@ export interface ResolvedCacheOptions<A extends unknown[]> {
   readonly policy: EntryPolicy;
   readonly keyFn: ((...args: A) => unknown) | undefined;
   readonly onStoreError: 'throw' | 'warn';
+  readonly deepKey: boolean;
 }
 
 /** `name` and `version` shape the function's identity, so they are checked before anything else. */
@@ -87,5 +94,9 @@ export function resolveCacheOptions<A extends unknown[]>(
       `${where}: options.onStoreError must be 'throw' or 'warn'; got ${JSON.stringify(onStoreError)}`,
     );
   }
-  return { plan, verbose, policy: { expiresAfterMs, validate }, keyFn, onStoreError };
+  const deepKey = options.deepKey ?? true;
+  if (typeof deepKey !== 'boolean') {
+    throw optionError(`${where}: options.deepKey must be true or false; got ${JSON.stringify(deepKey)}`);
+  }
+  return { plan, verbose, policy: { expiresAfterMs, validate }, keyFn, onStoreError, deepKey };
 }

@@ -6,6 +6,7 @@
 import type { AnyFunction } from '../delayed.ts';
 import { type CacheOptions, checkNaming, resolveCacheOptions } from './cache-options.ts';
 import type { EntryMetadata } from './entry-metadata.ts';
+import type { Explanation } from './explain.ts';
 import { type CacheHost, type CallOutcome, FunctionCache } from './function-cache.ts';
 import { functionIdentity } from './identity.ts';
 import { NotCachedResult, type ShelvedResult } from './shelved.ts';
@@ -22,6 +23,12 @@ export interface CachedFunctionCalls<A extends unknown[], R> {
   call(...args: A): Promise<{ value: Awaited<R>; metadata: EntryMetadata | undefined }>;
   /** Removes every entry of this function (all code versions). */
   clear(): Promise<void>;
+  /**
+   * Why a call with these arguments would hit or miss: never computed with them (with the nearest entry
+   * by arguments), the code changed (which function, where), a dependency's version changed, the entry
+   * expired, `cacheValidationCallback` rejected it, or it is damaged. Looks only: changes nothing.
+   */
+  explain(...args: A): Promise<Explanation>;
   /** The wrapped function. */
   readonly func: (...args: A) => R;
   /** The function's cache identity. */
@@ -35,6 +42,7 @@ interface CallTable<A extends unknown[], R> {
   checkCallInCache(...args: A): Promise<boolean>;
   call(...args: A): Promise<CallOutcome<R>>;
   clear(): Promise<void>;
+  explain(...args: A): Promise<Explanation>;
 }
 
 /** Checks the options and wraps `fn`; the wrapper's `memory` is `host`. */
@@ -47,9 +55,9 @@ export function makeCached<A extends unknown[], R, H extends CacheHost>(
   checkNaming(options, identity.displayName);
   const settings = resolveCacheOptions(fn as AnyFunction, options, identity.displayName, host.verbose);
   const table =
-    host.location === null
+    host.store === null
       ? uncachedCalls(fn)
-      : cachedCalls(new FunctionCache(host, host.location, fn, identity, settings));
+      : cachedCalls(new FunctionCache(host, host.store, fn, identity, settings));
   const { run, ...methods } = table;
   const cached = async (...args: A): Promise<Awaited<R>> => run(args);
   Object.assign(cached, methods);
@@ -69,6 +77,7 @@ function cachedCalls<A extends unknown[], R>(cache: FunctionCache<A, R>): CallTa
     checkCallInCache: (...args) => cache.has(args),
     call: (...args) => cache.getOrCompute(args, true),
     clear: () => cache.clear(),
+    explain: (...args) => cache.explain(args),
   };
 }
 
@@ -80,5 +89,11 @@ function uncachedCalls<A extends unknown[], R>(fn: (...args: A) => R): CallTable
     checkCallInCache: async () => false,
     call: async (...args) => ({ value: await run(args), metadata: undefined }),
     clear: async () => {},
+    explain: async () => ({
+      hit: false,
+      reason: 'new-arguments',
+      message: 'caching is off (new Memory(null)): every call computes',
+      entry: '',
+    }),
   };
 }

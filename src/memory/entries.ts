@@ -1,22 +1,23 @@
 /**
- * Reading and writing one cached result under a function's policies: an entry that is unreadable,
- * expired or rejected counts as a miss and is removed; a result that cannot be stored throws or warns,
- * as `onStoreError` says.
+ * Reading and writing one cached result in a store under a function's policies: an entry that is
+ * unreadable, expired or rejected counts as a miss (and says which) and is removed; a result that cannot
+ * be stored throws or warns, as `onStoreError` says.
  */
 
 import { describeWriteFailure, systemErrorCode } from '../errors.ts';
 import {
   decodeContainer,
+  decodeContainerMeta,
   encodeContainer,
+  HEADER_BYTES,
   PersistError,
   type ResolvedCompress,
-  readContainerMeta,
   serializeValue,
 } from '../persist.ts';
+import type { CacheStore } from './cache-store.ts';
 import { cacheWarning } from './cache-warnings.ts';
-import { type EntryMetadata, type EntryPolicy, isEntryValid } from './entry-metadata.ts';
+import { type EntryMetadata, type EntryPolicy, entryProblem } from './entry-metadata.ts';
 import { MemoryError } from './errors.ts';
-import { readEntryBytes, removeQuietly, writeEntry } from './store.ts';
 
 /** What writing an entry needs from its Memory. */
 export interface StoreHost {
@@ -25,45 +26,102 @@ export interface StoreHost {
   afterStore(bytes: number): Promise<void>;
 }
 
-/** Loads a valid entry, or undefined (removing it when it is invalid, corrupt or truncated). */
-export async function loadValidEntry(
-  path: string,
-  policy: EntryPolicy,
-  label: string,
-): Promise<{ value: unknown; metadata: EntryMetadata } | undefined> {
-  const buf = await readEntryBytes(path);
-  if (buf === undefined) return undefined;
-  let decoded: { meta: unknown; value: unknown };
-  try {
-    decoded = await decodeContainer(buf, path);
-  } catch (err) {
-    if (!(err instanceof PersistError)) throw err;
-    cacheWarning(
-      'JOBLIB_TS_CORRUPT_ENTRY',
-      `[Memory] ${label}: cached result ${path} is unreadable (${err.message.replace(/^load: \S+ /, '')}); recomputing it`,
-    );
-    await removeQuietly(path);
-    return undefined;
-  }
-  const meta = decoded.meta as EntryMetadata | undefined;
-  if (meta === undefined || !isEntryValid(policy, meta)) {
-    await removeQuietly(path);
-    return undefined;
-  }
-  return { value: decoded.value, metadata: meta };
+/** What a lookup found. */
+export type EntryState =
+  | { readonly state: 'ok'; readonly value: unknown; readonly metadata: EntryMetadata }
+  | { readonly state: 'missing' }
+  | { readonly state: 'damaged'; readonly detail: string }
+  | { readonly state: 'expired' | 'rejected'; readonly metadata: EntryMetadata };
+
+/** A key's place, for messages: the file of a disk store, the store and key otherwise. */
+export function placeOf(store: CacheStore, key: string): string {
+  return `${store.description}/${key}`;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
- * The metadata of a valid entry, reading only its header; undefined when the entry is missing,
- * unreadable, invalid, or the validation callback throws. Removes nothing.
+ * Loads an entry and says whether it may be used; one that may not is removed (a damaged one with a
+ * warning), unless `look` (`explain` only looks).
  */
+export async function loadEntry(
+  store: CacheStore,
+  key: string,
+  policy: EntryPolicy,
+  label: string,
+  look = false,
+): Promise<EntryState> {
+  const bytes = await store.read(key);
+  if (bytes === undefined) return { state: 'missing' };
+  const place = placeOf(store, key);
+  let decoded: { meta: unknown; value: unknown };
+  try {
+    decoded = await decodeContainer(asBuffer(bytes), place);
+  } catch (err) {
+    if (!(err instanceof PersistError)) throw err;
+    const detail = err.message.replace(/^load: \S+ /, '');
+    if (look) return { state: 'damaged', detail };
+    cacheWarning(
+      'JOBLIB_TS_CORRUPT_ENTRY',
+      `[Memory] ${label}: cached result ${place} is unreadable (${detail}); recomputing it`,
+    );
+    await store.remove(key);
+    return { state: 'damaged', detail };
+  }
+  const metadata = decoded.meta as EntryMetadata | undefined;
+  if (metadata === undefined) {
+    if (!look) await store.remove(key);
+    return { state: 'damaged', detail: 'it has no metadata' };
+  }
+  const problem = entryProblem(policy, metadata);
+  if (problem !== undefined) {
+    if (!look) await store.remove(key);
+    return { state: problem, metadata };
+  }
+  return { state: 'ok', value: decoded.value, metadata };
+}
+
+const HEAD_GUESS = 16 * 1024;
+
+/**
+ * The metadata of an entry, reading only its header where the store can; undefined when the entry is
+ * missing or damaged. Removes nothing, calls no policy.
+ */
+export async function readEntryMetadata(store: CacheStore, key: string): Promise<EntryMetadata | undefined> {
+  try {
+    const place = placeOf(store, key);
+    if (store.readHead === undefined) {
+      const bytes = await store.read(key);
+      return bytes === undefined
+        ? undefined
+        : (decodeContainerMeta(bytes, bytes.byteLength, place) as EntryMetadata);
+    }
+    let got = await store.readHead(key, HEAD_GUESS);
+    if (got === undefined) return undefined;
+    const announced = got.head.byteLength >= HEADER_BYTES ? asBuffer(got.head).readUInt32LE(32) : 0;
+    if (HEADER_BYTES + announced > got.head.byteLength && HEADER_BYTES + announced <= got.size) {
+      got = await store.readHead(key, HEADER_BYTES + announced);
+      if (got === undefined) return undefined;
+    }
+    return decodeContainerMeta(got.head, got.size, place) as EntryMetadata | undefined;
+  } catch (err) {
+    if (err instanceof PersistError) return undefined;
+    throw err;
+  }
+}
+
+/** The metadata of a usable entry (header only), or undefined: missing, damaged, expired or rejected. */
 export async function readValidMetadata(
-  path: string,
+  store: CacheStore,
+  key: string,
   policy: EntryPolicy,
 ): Promise<EntryMetadata | undefined> {
+  const meta = await readEntryMetadata(store, key);
+  if (meta === undefined) return undefined;
   try {
-    const meta = (await readContainerMeta(path)).meta as EntryMetadata | undefined;
-    return isEntryValid(policy, meta) ? meta : undefined;
+    return entryProblem(policy, meta) === undefined ? meta : undefined;
   } catch {
     return undefined;
   }
@@ -75,7 +133,8 @@ export async function readValidMetadata(
  */
 export async function storeEntry(
   host: StoreHost,
-  at: { path: string; dir: string },
+  store: CacheStore,
+  key: string,
   value: unknown,
   metadata: EntryMetadata,
   how: { label: string; onStoreError: 'throw' | 'warn' },
@@ -83,11 +142,11 @@ export async function storeEntry(
   try {
     const raw = serializeValue(value, `${how.label}: result`);
     const enc = await encodeContainer(raw, { compress: host.compress, meta: metadata });
-    await writeEntry(at.path, at.dir, enc.parts);
+    await store.write(key, enc.parts);
     await host.afterStore(enc.bytes);
     return metadata;
   } catch (err) {
-    const reason = `${describeWriteFailure(err)}${systemErrorCode(err) ? `, writing ${at.path}` : ''}`;
+    const reason = `${describeWriteFailure(err)}${systemErrorCode(err) ? `, writing ${placeOf(store, key)}` : ''}`;
     if (how.onStoreError === 'throw') {
       throw new MemoryError(
         'ERR_MEMORY_STORE',

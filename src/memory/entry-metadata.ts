@@ -25,12 +25,17 @@ export interface EntryPolicy {
   readonly validate: ((metadata: EntryMetadata) => boolean) | undefined;
 }
 
+/** Why a stored entry may not be used: it expired, or `cacheValidationCallback` rejected it; undefined when it may. */
+export function entryProblem(policy: EntryPolicy, meta: EntryMetadata): 'expired' | 'rejected' | undefined {
+  if (policy.expiresAfterMs !== undefined && Date.now() - meta.time >= policy.expiresAfterMs)
+    return 'expired';
+  if (policy.validate !== undefined && !policy.validate(meta)) return 'rejected';
+  return undefined;
+}
+
 /** True when the entry has metadata, has not expired and passes the user's validation callback. */
 export function isEntryValid(policy: EntryPolicy, meta: EntryMetadata | undefined): boolean {
-  if (meta === undefined) return false;
-  if (policy.expiresAfterMs !== undefined && Date.now() - meta.time >= policy.expiresAfterMs) return false;
-  if (policy.validate !== undefined && !policy.validate(meta)) return false;
-  return true;
+  return meta !== undefined && entryProblem(policy, meta) === undefined;
 }
 
 /** A `cacheValidationCallback` that accepts entries younger than the given duration (joblib's `expires_after`). */

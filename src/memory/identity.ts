@@ -17,6 +17,8 @@ export interface FunctionIdentity {
   source: string;
   /** False when the function has no name and no explicit `name` was given (collisions are likely). */
   named: boolean;
+  /** True when `version` was given: it is the code version, whatever the code. */
+  versioned: boolean;
 }
 
 const UNSAFE = /[^A-Za-z0-9._@-]/g;
@@ -50,6 +52,7 @@ export function functionIdentity(
     codeVersion,
     source,
     named: options.name !== undefined || fn.name !== '',
+    versioned: options.version !== undefined,
   };
 }
 

@@ -1,7 +1,11 @@
 export type { CacheOptions } from './cache-options.ts';
+export type { CacheStore, StoreItem, StoreLock } from './cache-store.ts';
 export type { CacheWarningCode } from './cache-warnings.ts';
+export type { CodeChange, CodePart } from './deep-code.ts';
+export { DiskStore } from './disk-store.ts';
 export { type EntryMetadata, expiresAfter } from './entry-metadata.ts';
 export { MemoryError, type MemoryErrorCode } from './errors.ts';
+export type { Explanation, MissReason } from './explain.ts';
 export { type FunctionIdentity, functionIdentity, parseParams } from './identity.ts';
 export { type CachedFunction, Memory, type MemoryOptions } from './memory.ts';
 export type { ReduceSizeOptions, ReduceSizeResult } from './reduce-size.ts';

@@ -1,10 +1,12 @@
-/** `Memory`: the disk cache object users create, and the options it takes. */
+/** `Memory`: the cache of function results users create (on disk, or in another store), and its options. */
 
 import { checkKnownOptions } from '../known-options.ts';
 import { type Compress, PersistError, type ResolvedCompress, resolveCompress } from '../persist.ts';
 import { CACHE_OPTION_NAMES, type CacheOptions } from './cache-options.ts';
+import { type CacheStore, isCacheStore } from './cache-store.ts';
 import { type CachedFunctionCalls, makeCached } from './cached-function.ts';
 import { checkBytes, checkObject, checkVerbose, optionError } from './checks.ts';
+import { DiskStore } from './disk-store.ts';
 import { MemoryError } from './errors.ts';
 import type { CacheHost } from './function-cache.ts';
 import { checkLocation, resolveLocation } from './location.ts';
@@ -14,7 +16,6 @@ import {
   type ReduceSizeResult,
   reduceSize,
 } from './reduce-size.ts';
-import { clearLocation } from './store.ts';
 
 export interface MemoryOptions {
   /** 0 (default): silent. 1+: a joblib-shaped banner for every computed call. 5+: cache hits. 11+: paths. */
@@ -29,6 +30,11 @@ export interface MemoryOptions {
   compress?: Compress;
   /** Where verbose lines go. Default: `process.stderr`. */
   log?: (line: string) => void;
+  /**
+   * Where entries are kept, instead of a folder: `redisStore(url)` from `joblib-ts/redis`, or your own
+   * `CacheStore`. Then `new Memory({ store })`, without a location.
+   */
+  store?: CacheStore;
 }
 
 const MEMORY_OPTION_KEYS: Record<keyof MemoryOptions, true> = {
@@ -36,6 +42,7 @@ const MEMORY_OPTION_KEYS: Record<keyof MemoryOptions, true> = {
   bytesLimit: true,
   compress: true,
   log: true,
+  store: true,
 };
 const MEMORY_OPTION_NAMES: readonly string[] = Object.keys(MEMORY_OPTION_KEYS);
 
@@ -45,7 +52,8 @@ export interface CachedFunction<A extends unknown[], R> extends CachedFunctionCa
 }
 
 /**
- * `Memory(location)`: a disk cache for function results, like Python joblib's `Memory`.
+ * `Memory(location)`: a cache of function results on disk (or `Memory({ store })`: in another store, such
+ * as Redis), like Python joblib's `Memory`.
  *
  * ```ts
  * const memory = new Memory('.cache/joblib');
@@ -55,8 +63,10 @@ export interface CachedFunction<A extends unknown[], R> extends CachedFunctionCa
  * ```
  */
 export class Memory implements CacheHost {
-  /** Absolute cache directory, or null when caching is off. */
+  /** Absolute cache directory, or null when caching is off or entries go to another store. */
   readonly location: string | null;
+  /** Where entries are kept (a `DiskStore` on `location` by default), or null when caching is off. */
+  readonly store: CacheStore | null;
   readonly verbose: number;
   readonly bytesLimit: number | undefined;
   readonly compress: ResolvedCompress;
@@ -64,20 +74,48 @@ export class Memory implements CacheHost {
   private bytesSinceSweep = 0;
   private swept = false;
 
-  constructor(location: string | URL | null, options: MemoryOptions = {}) {
+  constructor(location: string | URL | null, options?: MemoryOptions);
+  constructor(options: MemoryOptions & { store: CacheStore });
+  constructor(
+    locationOrOptions: string | URL | null | (MemoryOptions & { store: CacheStore }),
+    maybeOptions: MemoryOptions = {},
+  ) {
     const where = 'new Memory(location, options)';
+    const storeFirst =
+      typeof locationOrOptions === 'object' &&
+      locationOrOptions !== null &&
+      !(locationOrOptions instanceof URL);
+    const options: MemoryOptions = storeFirst ? (locationOrOptions as MemoryOptions) : maybeOptions;
+    const location = storeFirst ? undefined : (locationOrOptions as string | URL | null);
     checkObject(options, `${where}: options`);
     checkKnownOptions(options, {
       where,
       known: MEMORY_OPTION_NAMES,
       elsewhere: {
         location: 'the location is the first argument: new Memory(location, options)',
-        backend: 'joblib-ts stores entries on the local disk only; there is no storage backend to choose',
+        backend:
+          "entries go to a folder (the location) or to a store: { store: redisStore(url) } from 'joblib-ts/redis'",
       },
       error: (message) => optionError(message),
     });
-    this.location = resolveLocation(location);
-    if (this.location !== null) checkLocation(this.location);
+    if (options.store !== undefined) {
+      if (!isCacheStore(options.store)) {
+        throw optionError(
+          `${where}: options.store must be a CacheStore (description, read, write, remove, list, removeAll), such as redisStore(url) from 'joblib-ts/redis'`,
+        );
+      }
+      if (!storeFirst && location !== null && location !== undefined) {
+        throw optionError(`${where}: give a location or options.store, not both: new Memory({ store })`);
+      }
+      this.location = null;
+      this.store = options.store;
+    } else {
+      if (storeFirst)
+        throw optionError(`${where}: options.store is missing; for a folder, new Memory(location, options)`);
+      this.location = resolveLocation(location);
+      if (this.location !== null) checkLocation(this.location);
+      this.store = this.location === null ? null : new DiskStore(this.location);
+    }
     this.verbose = checkVerbose(options.verbose, `${where}: options.verbose`) ?? 0;
     this.bytesLimit =
       options.bytesLimit === undefined
@@ -114,10 +152,10 @@ export class Memory implements CacheHost {
     return makeCached(this, fn, options);
   }
 
-  /** Removes every cached entry under this Memory's location. */
+  /** Removes every cached entry of this Memory (everything under its folder, or its store's prefix). */
   async clear(): Promise<void> {
-    if (this.location === null) return;
-    await clearLocation(this.location);
+    if (this.store === null) return;
+    await this.store.removeAll('');
   }
 
   /**
@@ -126,9 +164,9 @@ export class Memory implements CacheHost {
    */
   async reduceSize(options: ReduceSizeOptions = {}): Promise<ReduceSizeResult> {
     const limits = checkReduceSizeOptions(options);
-    if (this.location === null)
+    if (this.store === null)
       return { removedItems: 0, removedBytes: 0, remainingItems: 0, remainingBytes: 0 };
-    return reduceSize(this.location, limits);
+    return reduceSize(this.store, limits);
   }
 
   /** @internal Called after every stored entry: applies `bytesLimit`, amortised. */

@@ -1,6 +1,7 @@
 /** Eviction: removes least recently used entries until a size, count or age limit holds. */
+
+import { type CacheStore, ENTRY_SUFFIX, type StoreItem } from './cache-store.ts';
 import { checkBytes, checkNonNegative } from './checks.ts';
-import { listItems, pruneEmptyDirs, removeQuietly, type StoredItem } from './store.ts';
 
 export interface ReduceSizeOptions {
   /** Remove least recently used entries until the total size is at most this (bytes, or `'10G'`...). */
@@ -36,13 +37,12 @@ export function checkReduceSizeOptions(options: ReduceSizeOptions): Limits {
   };
 }
 
-/** Evicts entries under `location`, least recently used first (by access time, which every hit sets). */
-export async function reduceSize(location: string, limits: Limits): Promise<ReduceSizeResult> {
-  const items = await listItems(location);
-  items.sort((a, b) => a.atimeMs - b.atimeMs || a.mtimeMs - b.mtimeMs || (a.path < b.path ? -1 : 1));
+/** Evicts entries of `store`, least recently used first (by last use, which every hit sets). */
+export async function reduceSize(store: CacheStore, limits: Limits): Promise<ReduceSizeResult> {
+  const items = (await store.list('')).filter((it) => it.key.endsWith(ENTRY_SUFFIX));
+  items.sort((a, b) => a.usedMs - b.usedMs || (a.key < b.key ? -1 : 1));
   const { doomed, remainingItems, remainingBytes } = chooseEvictions(items, limits, Date.now());
-  await Promise.all(doomed.map((it) => removeQuietly(it.path)));
-  if (doomed.length > 0) await pruneEmptyDirs(location);
+  await Promise.all(doomed.map((it) => store.remove(it.key)));
   return {
     removedItems: doomed.length,
     removedBytes: doomed.reduce((s, it) => s + it.size, 0),
@@ -53,15 +53,15 @@ export async function reduceSize(location: string, limits: Limits): Promise<Redu
 
 /** Walks the entries oldest first and picks each one that breaks a limit while it is still kept. */
 function chooseEvictions(
-  items: readonly StoredItem[],
+  items: readonly StoreItem[],
   limits: Limits,
   now: number,
-): { doomed: StoredItem[]; remainingItems: number; remainingBytes: number } {
+): { doomed: StoreItem[]; remainingItems: number; remainingBytes: number } {
   let total = items.reduce((s, it) => s + it.size, 0);
   let count = items.length;
-  const doomed: StoredItem[] = [];
+  const doomed: StoreItem[] = [];
   for (const it of items) {
-    const tooOld = limits.ageMs !== undefined && now - it.atimeMs > limits.ageMs;
+    const tooOld = limits.ageMs !== undefined && now - it.usedMs > limits.ageMs;
     const tooMany = limits.items !== undefined && count > limits.items;
     const tooBig = limits.bytes !== undefined && total > limits.bytes;
     if (!tooOld && !tooMany && !tooBig) continue;

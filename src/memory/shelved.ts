@@ -1,8 +1,9 @@
 /** References to results returned by `callAndShelve`: the value stays on disk until `get()`. */
 import { decodeContainer } from '../persist.ts';
+import type { CacheStore } from './cache-store.ts';
+import { placeOf } from './entries.ts';
 import type { EntryMetadata } from './entry-metadata.ts';
 import { MemoryError } from './errors.ts';
-import { readEntryBytes, removeQuietly } from './store.ts';
 
 /** A reference to a result kept in the cache (from `callAndShelve`); `get()` loads it. */
 export interface ShelvedResult<T> {
@@ -10,7 +11,7 @@ export interface ShelvedResult<T> {
   get(): Promise<T>;
   /** Removes the entry from the cache. */
   clear(): Promise<void>;
-  /** The entry file, or undefined when caching is off. */
+  /** Where the entry is (its file, for the disk store), or undefined when caching is off. */
   readonly path: string | undefined;
   readonly metadata: EntryMetadata | undefined;
 }
@@ -26,14 +27,20 @@ export class NotCachedResult<T> implements ShelvedResult<T> {
   async clear(): Promise<void> {}
 }
 
-/** A result kept in the cache: holds only the entry's path and metadata, loads the value on `get()`. */
+/** A result kept in the cache: holds only the entry's key and metadata, loads the value on `get()`. */
 export class CachedResult<T> implements ShelvedResult<T> {
+  readonly path: string;
   constructor(
-    readonly path: string,
+    private readonly store: CacheStore,
+    private readonly key: string,
     readonly metadata: EntryMetadata | undefined,
-  ) {}
+  ) {
+    this.path = placeOf(store, key);
+  }
   async get(): Promise<T> {
-    const buf = await readEntryBytes(this.path);
+    const bytes = await this.store.read(this.key);
+    const buf =
+      bytes === undefined ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (buf === undefined) {
       throw new MemoryError(
         'ERR_MEMORY_MISSING',
@@ -53,7 +60,7 @@ export class CachedResult<T> implements ShelvedResult<T> {
     }
   }
   async clear(): Promise<void> {
-    await removeQuietly(this.path);
+    await this.store.remove(this.key);
   }
   toJSON(): { path: string; metadata: EntryMetadata | undefined } {
     return { path: this.path, metadata: this.metadata };

@@ -45,3 +45,8 @@ export function logCallEnd(log: VerboseLog, label: string, durationMs: number): 
 export function logCacheHit(log: VerboseLog, label: string, path: string, loadMs: number): void {
   if (log.verbose >= 5) log.write(`[Memory] ${formatSeconds(loadMs)}: Loading ${label} from ${path}`);
 }
+
+/** Level 2+: why a call missed (see `explain`). */
+export function logMiss(log: VerboseLog, label: string, message: string): void {
+  if (log.verbose >= 2) log.write(`[Memory] ${label}: miss: ${message}`);
+}

@@ -9,6 +9,7 @@ export { RedisBackend } from './backend.ts';
 export { ModuleRefusedError, NoRedisWorkerError, RedisBackendError, VersionSkewError } from './errors.ts';
 export { redisBackendFactory } from './factory.ts';
 export type { LiveWorkers } from './liveness.ts';
+export { type RedisStoreOptions, redisStore } from './memory-store.ts';
 export type { RedisBackendOptions, RedisConnection, RedisQueueOptions } from './options.ts';
 export { redactUrl } from './options.ts';
 export type { RedisWorkerOptions, WorkerInfo } from './worker.ts';
