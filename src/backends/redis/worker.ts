@@ -139,6 +139,8 @@ export class RedisWorker {
   readonly info: WorkerInfo;
   private readonly keys: Keys;
   private readonly side: WorkerSide;
+  /** Definitions by reference (module, global) that signed payloads named, made once. */
+  private readonly references = new Map<string, LocatedFunction>();
   private readonly local: ParallelBackend;
   private readonly blobs = new BlobCache(512 * 1024 * 1024);
   /** Local run ids of the batches of each call, for cancellation. */
@@ -459,14 +461,21 @@ export class RedisWorker {
           name,
           deps,
         };
-      } else if ('b' in r) {
-        if (typeof r.b !== 'string' || !/^node:[a-z_/]+$/.test(r.b))
-          throw new CodeRefusedError(
-            `This worker refuses the module ${JSON.stringify(r.b)}: not one of Node's.`,
-          );
-        located = { ref: { kind: 'module', url: r.b, path: r.p }, name, deps };
       } else {
-        located = { ...fromWire(r, this.side), deps };
+        // The same reference is the same definition for every batch: the local pool keeps it once.
+        const key = JSON.stringify(r);
+        let known = this.references.get(key);
+        if (!known) {
+          if ('b' in r) {
+            if (typeof r.b !== 'string' || !/^node:[a-z_/]+$/.test(r.b))
+              throw new CodeRefusedError(
+                `This worker refuses the module ${JSON.stringify(r.b)}: not one of Node's.`,
+              );
+            known = { ref: { kind: 'module', url: r.b, path: r.p }, name };
+          } else known = fromWire(r, this.side);
+          this.references.set(key, known);
+        }
+        located = known;
       }
       made.set(wire.i, { located, deps });
     }

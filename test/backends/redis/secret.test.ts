@@ -74,6 +74,23 @@ describe('redis: functions sent by value need a shared secret', { skip }, () => 
     const expected = await new Parallel({ nJobs: 1 }).run(tasks());
     assert.deepEqual(await parallel.run(tasks()), expected);
     assert.deepEqual(expected, [17, 47, 97, 55, 144, 1.5, 11.5, 25, 41, 42]);
+    // A throw keeps its class (defined here, captured by the task), message and fields.
+    class TooBig extends Error {
+      constructor(readonly value: number) {
+        super(`${value} is too big`);
+        this.name = 'TooBig';
+      }
+    }
+    const check = (x: number) => {
+      if (x > 2) throw new TooBig(x);
+      return x;
+    };
+    await assert.rejects(parallel.run([1, 2, 3].map((x) => delayed(check)(x))), (error: unknown) => {
+      assert.ok(error instanceof TooBig, String(error));
+      assert.equal(error.value, 3);
+      assert.equal(error.message, '3 is too big');
+      return true;
+    });
   });
 
   for (const [label, file, pattern] of [
