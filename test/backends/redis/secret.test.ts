@@ -10,6 +10,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe } from 'node:test';
 import { inspect } from 'node:util';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { CodeRefusedError, RedisBackend } from '../../../src/backends/redis/index.ts';
 import { delayed, InvalidArgumentError, Parallel, UnreachableFunctionError } from '../../../src/index.ts';
 import { square } from '../../fixtures/tasks.ts';
@@ -70,10 +71,11 @@ describe('redis: functions sent by value need a shared secret', { skip }, () => 
       ...[1, 3].map((x) => delayed(later)(x)),
       ...[3, 5].map((x) => delayed((p: Point) => p.norm2())(new Point(x, 4))),
       delayed((x: number) => x * 2)(21),
+      delayed((text: string) => gunzipSync(gzipSync(text)).toString('utf8').length)('hello'),
     ];
     const expected = await new Parallel({ nJobs: 1 }).run(tasks());
     assert.deepEqual(await parallel.run(tasks()), expected);
-    assert.deepEqual(expected, [17, 47, 97, 55, 144, 1.5, 11.5, 25, 41, 42]);
+    assert.deepEqual(expected, [17, 47, 97, 55, 144, 1.5, 11.5, 25, 41, 42, 5]);
     // A throw keeps its class (defined here, captured by the task), message and fields.
     class TooBig extends Error {
       constructor(readonly value: number) {
