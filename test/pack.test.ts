@@ -149,6 +149,26 @@ describe('the packed tarball in an empty project', { timeout: 300_000 }, () => {
     assert.deepEqual(JSON.parse(run.stdout), { threads: [1, 4, 9], processes: [64, 125], cpus: true });
   });
 
+  test('a CommonJS program requires the package and runs its own functions by value', async () => {
+    writeFileSync(
+      join(project, 'main.cjs'),
+      [
+        "const { Parallel, delayed } = require('joblib-ts');",
+        'const base = 100;',
+        'function plus(x) { return x + base; }',
+        '(async () => {',
+        '  const threads = await new Parallel({ nJobs: 2 }).run([1, 2].map((x) => delayed(plus)(x)));',
+        "  const processes = await new Parallel({ nJobs: 2, backend: 'processes' }).run([3, 4].map((x) => delayed((y) => plus(y) * 2)(x)));",
+        '  console.log(JSON.stringify({ threads, processes }));',
+        '})();',
+        '',
+      ].join('\n'),
+    );
+    const run = await runProgram(process.execPath, ['main.cjs'], { cwd: project, timeoutMs: 60_000 });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), { threads: [101, 102], processes: [206, 208] });
+  });
+
   test("backend: 'redis' without its extra names the packages and the install command", async () => {
     writeFileSync(
       join(project, 'redis.js'),

@@ -62,6 +62,8 @@ export interface ParallelBackend {
    * file) and encoded arguments. Without it, only functions a worker can import are accepted.
    */
   readonly byValue?: boolean;
+  /** Where `byValue` is off for a reason the user can change: what to do, added to the refusal. */
+  readonly byValueHint?: string | undefined;
   /**
    * Runs a batch. Rejects only when the batch could not run at all (an argument that cannot be sent,
    * a worker that died); a task's own error resolves as `{ ok: false }`.

@@ -1,9 +1,10 @@
 /**
- * `joblib-ts worker --redis URL --root DIR [--concurrency N] [--backend processes|threads]`: the worker
+ * `joblib-ts worker --redis URL --root DIR [--concurrency N] [--backend processes|threads] [--secret-file F]`: the worker
  * of the Redis backend, run on each machine. Only parses the arguments: the worker itself (and what
  * SIGTERM/SIGINT do) lives in backends/redis/run-worker.ts.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readSecretFile, SECRET_ENV } from '../backends/redis/secret.ts';
 import type { RedisWorkerOptions } from '../backends/redis/worker.ts';
 import { importExtra } from '../extras.ts';
 
@@ -18,6 +19,7 @@ export interface WorkerCommandOptions {
   lockMs?: number;
   stalledMs?: number;
   quiet?: boolean;
+  secretFile?: string;
 }
 
 function positiveInteger(name: string) {
@@ -39,6 +41,7 @@ function toWorkerOptions(options: WorkerCommandOptions): Omit<RedisWorkerOptions
   if (options.prefetch !== undefined) workerOptions.prefetch = options.prefetch;
   if (options.lockMs !== undefined) workerOptions.lockMs = options.lockMs;
   if (options.stalledMs !== undefined) workerOptions.stalledIntervalMs = options.stalledMs;
+  if (options.secretFile !== undefined) workerOptions.secret = readSecretFile(options.secretFile);
   return workerOptions;
 }
 
@@ -75,6 +78,10 @@ export function workerCommand(): Command {
       new Option('--stalled-ms <ms>', 'stalled-job check interval')
         .argParser(positiveInteger('--stalled-ms'))
         .hideHelp(),
+    )
+    .option(
+      '--secret-file <file>',
+      `file holding the secret shared with callers: functions sent by value (closures, functions of an entry file, a REPL, a notebook) run only when signed with it (default: $${SECRET_ENV}; without one they are refused)`,
     )
     .option('-q, --quiet', 'no progress lines on stderr')
     .action(async (options: WorkerCommandOptions) => {

@@ -10,6 +10,7 @@ import {
   describeValue,
   InvalidArgumentError,
   TimeoutError,
+  UnreachableFunctionError,
   UnsendableArgumentError,
   WorkerCrashedError,
 } from '../errors.ts';
@@ -399,7 +400,14 @@ class TaskRun implements RunCounters {
 
   private async locate(fn: AnyFunction): Promise<LocatedFunction> {
     // Backends whose workers take only importable functions refuse the others, as before.
-    const located = this.spec.backend.byValue ? await this.session().locate(fn) : await locateFunction(fn);
+    const { backend } = this.spec;
+    const located = backend.byValue
+      ? await this.session().locate(fn)
+      : await locateFunction(fn).catch((error: unknown) => {
+          if (backend.byValueHint && error instanceof UnreachableFunctionError)
+            error.message += `\n${backend.byValueHint}`;
+          throw error;
+        });
     if (located.ref.kind === 'module' && !this.checkedModules.has(located.ref.url)) {
       assertImportableByWorker(located.ref.url, located.name);
       this.checkedModules.add(located.ref.url);

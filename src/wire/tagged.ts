@@ -212,3 +212,47 @@ export function decodeTags(
   }
   return value;
 }
+
+/**
+ * A copy of an encoded value whose tags name other ids (`map(id)`): definitions made again on another
+ * side (a Redis worker) get ids of their own. Only containers and tags are copied.
+ */
+export function renumberTags(
+  value: unknown,
+  map: (id: number) => number,
+  seen = new Map<object, unknown>(),
+): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  const done = seen.get(value);
+  if (done !== undefined) return done;
+  const kind = containerKind(value);
+  if (kind === 'array') {
+    const source = value as unknown[];
+    const copy: unknown[] = new Array(source.length);
+    seen.set(value, copy);
+    for (let i = 0; i < source.length; i++) copy[i] = renumberTags(source[i], map, seen);
+    return copy;
+  }
+  if (kind === 'object') {
+    const copy: Record<string, unknown> = {};
+    seen.set(value, copy);
+    for (const key of Object.keys(value))
+      copy[key] = renumberTags((value as Record<string, unknown>)[key], map, seen);
+    if (isTag(value)) copy[TAG] = map(value[TAG]);
+    return copy;
+  }
+  if (kind === 'map') {
+    const copy = new Map<unknown, unknown>();
+    seen.set(value, copy);
+    for (const [k, v] of value as Map<unknown, unknown>)
+      copy.set(renumberTags(k, map, seen), renumberTags(v, map, seen));
+    return copy;
+  }
+  if (kind === 'set') {
+    const copy = new Set<unknown>();
+    seen.set(value, copy);
+    for (const item of value as Set<unknown>) copy.add(renumberTags(item, map, seen));
+    return copy;
+  }
+  return value;
+}

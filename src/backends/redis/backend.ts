@@ -13,7 +13,7 @@ import type { BackendBatch, BatchOutcome, ParallelBackend } from '../backend.ts'
 import { type Call, type CallContext, failCall, markerTtl, newCall } from './call.ts';
 import { cleanupCall } from './cleanup.ts';
 import { Connections } from './connection.ts';
-import { encodeBatch } from './encode.ts';
+import { BY_VALUE_HINT, encodeBatch } from './encode.ts';
 import { leaseFor } from './lease.ts';
 import { type LiveWorkers, WorkerLiveness } from './liveness.ts';
 import {
@@ -58,6 +58,18 @@ export class RedisBackend implements ParallelBackend {
       liveness: new WorkerLiveness(this.options, keys),
       events: this.events,
     };
+  }
+
+  /**
+   * Functions no worker can import travel by value (signed) only with a secret shared with the workers;
+   * without one, only exported functions run, and the refusal says how to share one.
+   */
+  get byValue(): boolean {
+    return this.options.secret !== undefined;
+  }
+
+  get byValueHint(): string | undefined {
+    return this.options.secret ? undefined : BY_VALUE_HINT;
   }
 
   /** The live workers' total concurrency (as last seen), else the nJobs asked for. */

@@ -10,6 +10,7 @@
 import { addExtension, Packr } from 'msgpackr';
 import type { SerializedThrown } from '../../errors.ts';
 import { describeValue, UnsendableArgumentError } from '../../errors.ts';
+import type { FunctionCode } from '../../wire/function-ref.ts';
 
 /** Stands for a large argument stored under its content hash. */
 export class BlobRef {
@@ -52,7 +53,32 @@ export type WireFunction =
       /** The export's source hash, when the caller could not read its module's exports yet. */
       readonly sh?: string;
     }
-  | { readonly g: readonly string[]; readonly n: string };
+  | { readonly g: readonly string[]; readonly n: string }
+  /** Definition `d` of the payload's signed definitions (`x`): a function sent by value. */
+  | { readonly d: number; readonly n: string };
+
+/**
+ * What a function sent by value needs on a worker, one definition per function, class or module it
+ * names (its own code, what it captured): `i` is the caller's id for it, which tags in captures and
+ * arguments name; `d` the ids it needs first.
+ */
+export interface WireDefinition {
+  readonly i: number;
+  readonly n: string;
+  readonly r:
+    | Exclude<WireFunction, { d: number }>
+    /** A module of Node itself (`node:zlib`), and the export path to walk. */
+    | { readonly b: string; readonly p: readonly string[] }
+    /** Code (its `FunctionCode`), the captured values (`k`) and which of them hold tags (`t`). */
+    | {
+        readonly v: {
+          readonly c: FunctionCode;
+          readonly k: readonly unknown[];
+          readonly t?: readonly number[];
+        };
+      };
+  readonly d?: readonly number[];
+}
 
 /** What a job's payload key holds. */
 export interface BatchPayload {
@@ -71,6 +97,12 @@ export interface BatchPayload {
   readonly at?: number;
   /** The call's initializer: its key, function and arguments. */
   readonly i?: { readonly k: string; readonly fn: WireFunction; readonly a: readonly unknown[] };
+  /** Packed `WireDefinition[]`: code sent by value, run only when `xs` is the worker's secret's signature of it. */
+  readonly x?: Uint8Array;
+  /** HMAC-SHA256 of `x` (with the call's id) under the secret the caller and the workers share. */
+  readonly xs?: Uint8Array;
+  /** The arguments hold tags (`wire/tagged.ts`) naming definitions of `x`. */
+  readonly e?: 1;
 }
 
 /**

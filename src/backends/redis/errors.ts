@@ -23,3 +23,11 @@ export class ModuleRefusedError extends JoblibError {
 export class VersionSkewError extends JoblibError {
   override name = 'VersionSkewError';
 }
+
+/**
+ * A worker refused code sent by value: the job was not signed with the secret the worker holds (it
+ * has none, the job carried no signature, or another secret signed it). Nothing of the batch ran.
+ */
+export class CodeRefusedError extends ModuleRefusedError {
+  override name = 'CodeRefusedError';
+}

@@ -6,7 +6,13 @@
  */
 
 export { RedisBackend } from './backend.ts';
-export { ModuleRefusedError, NoRedisWorkerError, RedisBackendError, VersionSkewError } from './errors.ts';
+export {
+  CodeRefusedError,
+  ModuleRefusedError,
+  NoRedisWorkerError,
+  RedisBackendError,
+  VersionSkewError,
+} from './errors.ts';
 export { redisBackendFactory } from './factory.ts';
 export type { LiveWorkers } from './liveness.ts';
 export { type RedisStoreOptions, redisStore } from './memory-store.ts';

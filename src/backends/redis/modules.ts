@@ -10,7 +10,7 @@ import { TaskImportError } from '../../errors.ts';
 import { hashBytes } from '../../hash.ts';
 import type { LocatedFunction } from '../../locate/index.ts';
 import type { WireFunction } from './codec.ts';
-import { ModuleRefusedError, VersionSkewError } from './errors.ts';
+import { CodeRefusedError, ModuleRefusedError, VersionSkewError } from './errors.ts';
 
 interface Fingerprint {
   readonly mtimeMs: number;
@@ -50,7 +50,7 @@ function inside(root: string, path: string): boolean {
 export function toWire(located: LocatedFunction, root: string): WireFunction {
   const { ref, name } = located;
   if (ref.kind === 'global') return { g: ref.path, n: name };
-  // The dispatcher refuses functions sent by value before a backend without `byValue` sees them.
+  // Functions sent by value go as signed definitions (encode.ts), never through here.
   if (ref.kind === 'value')
     throw new ModuleRefusedError(`${name} is not exported at the top level of a module.`);
   if (!ref.url.startsWith('file:')) {
@@ -128,6 +128,11 @@ export interface WorkerSide {
  * imports. Throws ModuleRefusedError, TaskImportError (no such module here) or VersionSkewError.
  */
 export function fromWire(wire: WireFunction, side: WorkerSide): LocatedFunction {
+  if ('d' in wire) {
+    throw new CodeRefusedError(
+      'This worker refuses a job that names code sent by value outside signed definitions. Nothing ran.',
+    );
+  }
   if ('g' in wire) {
     const path = checkPath(wire.g, 'a global function');
     if (!ALLOWED_GLOBALS.has(path[0] as string)) {

@@ -5,6 +5,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { InvalidArgumentError } from '../../errors.ts';
 import { checkKnownOptions } from '../../known-options.ts';
+import { resolveSecret, type Secret } from './secret.ts';
 
 /** A Redis URL (`redis://`, `rediss://` for TLS) or ioredis options; `url` plus options combines both. */
 export type RedisConnection = string | (RedisOptions & { url?: string });
@@ -37,6 +38,14 @@ export interface RedisBackendOptions extends RedisQueueOptions {
    * tasks this long after its caller died. Default `outageMs` + 15 000 ms (45 s).
    */
   leaseMs?: number;
+  /**
+   * The secret shared with the workers (`joblib-ts worker --secret-file F`, or both sides'
+   * `JOBLIB_TS_SECRET`, the default): with it, functions that no worker can import (closures, inline
+   * arrows, functions of the entry file, a REPL or a notebook) travel by value, their code signed with
+   * it (HMAC-SHA256); without it, only functions exported by modules under the root can run. At least
+   * 16 characters.
+   */
+  secret?: string;
 }
 
 const BACKEND_OPTION_KEYS: Record<keyof RedisBackendOptions, true> = {
@@ -50,6 +59,7 @@ const BACKEND_OPTION_KEYS: Record<keyof RedisBackendOptions, true> = {
   reconcileMs: true,
   outageMs: true,
   leaseMs: true,
+  secret: true,
 };
 const BACKEND_OPTION_NAMES: readonly string[] = Object.keys(BACKEND_OPTION_KEYS);
 
@@ -64,6 +74,8 @@ export interface ResolvedBackendOptions {
   reconcileMs: number;
   outageMs: number;
   leaseMs: number;
+  /** Never shown: a `Secret` prints as `[secret]`. */
+  secret: Secret | undefined;
 }
 
 export const DEFAULT_QUEUE = 'joblib-ts';
@@ -140,6 +152,7 @@ export function resolveBackendOptions(options: RedisBackendOptions): ResolvedBac
     reconcileMs: positive('reconcileMs', options.reconcileMs, 2000),
     outageMs,
     leaseMs: positive('leaseMs', options.leaseMs, outageMs + 15_000),
+    secret: resolveSecret(options.secret, 'redis backend option secret'),
   };
 }
 

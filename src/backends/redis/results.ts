@@ -9,11 +9,16 @@ import { deserializeThrown } from '../../errors.ts';
 import { type Call, type CallContext, failCall } from './call.ts';
 import { unpack, type WireOutcome, type WireOutput } from './codec.ts';
 import type { Connection } from './connection.ts';
-import { ModuleRefusedError, RedisBackendError, VersionSkewError } from './errors.ts';
+import { CodeRefusedError, ModuleRefusedError, RedisBackendError, VersionSkewError } from './errors.ts';
 import { scrub } from './options.ts';
 
 /** joblib-ts's own error classes, so that a worker's TaskImportError or TimeoutError is one here too. */
-const OWN_ERRORS: Record<string, ErrorClass> = { ModuleRefusedError, VersionSkewError, RedisBackendError };
+const OWN_ERRORS: Record<string, ErrorClass> = {
+  CodeRefusedError,
+  ModuleRefusedError,
+  VersionSkewError,
+  RedisBackendError,
+};
 for (const value of Object.values(coreErrors)) {
   if (typeof value === 'function' && value.prototype instanceof Error)
     OWN_ERRORS[value.name] = value as ErrorClass;

@@ -10,11 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Worker as BullWorker, type Job, WaitingError } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { functionId } from '../../capture/function-ids.ts';
 import { cpuCount } from '../../cpu.ts';
 import type { AnyFunction } from '../../delayed.ts';
 import { serializeThrown } from '../../errors.ts';
 import type { JoblibEvent } from '../../events.ts';
 import type { LocatedFunction } from '../../locate/index.ts';
+import { renumberTags } from '../../wire/tagged.ts';
 import type { BackendBatch, BatchInitializer, BatchOutcome, ParallelBackend } from '../backend.ts';
 import { isInitializerError } from '../initializer-error.ts';
 import { ProcessesBackend } from '../processes.ts';
@@ -25,9 +27,11 @@ import {
   canEncode,
   pack,
   unpack,
+  type WireDefinition,
   type WireOutcome,
   type WireOutput,
 } from './codec.ts';
+import { CodeRefusedError } from './errors.ts';
 import { fromWire, realRoot, type WorkerSide } from './modules.ts';
 import {
   createClient,
@@ -42,6 +46,7 @@ import {
   scrub,
 } from './options.ts';
 import { firstContact, settlesWithin } from './reachability.ts';
+import { resolveSecret, SECRET_ENV, type Secret } from './secret.ts';
 
 export interface RedisWorkerOptions extends RedisQueueOptions {
   /** Project root: modules named by jobs are resolved under it, and nothing outside it is imported. */
@@ -59,6 +64,12 @@ export interface RedisWorkerOptions extends RedisQueueOptions {
   maxStalledCount?: number;
   /** Progress lines (started, stopping...). Default: none. */
   log?: (line: string) => void;
+  /**
+   * The secret shared with callers (default: `JOBLIB_TS_SECRET`): with it, the worker runs functions
+   * sent by value whose code is signed with it; without it, it refuses them. Functions exported by
+   * modules under `root` run either way. At least 16 characters.
+   */
+  secret?: string;
 }
 
 export interface WorkerInfo {
@@ -69,6 +80,15 @@ export interface WorkerInfo {
   readonly backend: string;
   readonly node: string;
   readonly startedAt: number;
+}
+
+/** Caller ids to the local pool's ids of the same definitions. */
+function localIds(definitions: Map<number, LocatedFunction>, where: string): (id: number) => number {
+  return (id) => {
+    const located = definitions.get(id);
+    if (!located) throw new CodeRefusedError(`${where} of this job names definition ${id}, which it lacks.`);
+    return functionId(located);
+  };
 }
 
 /** Pushes a batch outcome only while the call is alive (its marker exists): a finished call gets no keys back. */
@@ -122,6 +142,8 @@ export class RedisWorker {
   readonly info: WorkerInfo;
   private readonly keys: Keys;
   private readonly side: WorkerSide;
+  /** Definitions by reference (module, global) that signed payloads named, made once. */
+  private readonly references = new Map<string, LocatedFunction>();
   private readonly local: ParallelBackend;
   private readonly blobs = new BlobCache(512 * 1024 * 1024);
   /** Local run ids of the batches of each call, for cancellation. */
@@ -145,6 +167,8 @@ export class RedisWorker {
     private readonly client: Redis,
     private readonly subscriber: Redis,
     private readonly blocking: Redis,
+    /** Signs what this worker will run by value; never shown. */
+    private readonly secret: Secret | undefined,
   ) {
     const { queue, prefix } = resolveQueueOptions(options);
     this.keys = new Keys(prefix, queue);
@@ -168,6 +192,7 @@ export class RedisWorker {
   /** Connects, registers and starts pulling jobs. Rejects (without a password in the message) when Redis is unreachable. */
   static async start(options: RedisWorkerOptions): Promise<RedisWorker> {
     const { connection, queue, prefix } = resolveQueueOptions(options);
+    const secret = resolveSecret(options.secret, 'RedisWorker option secret');
     const concurrency = options.concurrency ?? cpuCount();
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw new Error(`--concurrency must be a positive integer; got ${String(options.concurrency)}.`);
@@ -181,7 +206,7 @@ export class RedisWorker {
     }
     const subscriber = createClient(connection, { blocking: true, name: 'joblib-ts-worker-cancel' });
     const blocking = createClient(connection, { blocking: true, name: 'joblib-ts-worker-jobs' });
-    const worker = new RedisWorker(options, client, subscriber, blocking);
+    const worker = new RedisWorker(options, client, subscriber, blocking, secret);
     await worker.run(queue, prefix, concurrency);
     return worker;
   }
@@ -214,7 +239,7 @@ export class RedisWorker {
         this.client.pexpire(`${this.keys.base}:${job.id}`, Number(job.data?.ttl) || 3_600_000).catch(() => 0);
     });
     options.log?.(
-      `joblib-ts worker ${this.id}: ${this.info.concurrency} ${this.info.backend} on queue '${queue}' at ${describeConnection(resolveQueueOptions(options).connection)}, root ${this.side.root}`,
+      `joblib-ts worker ${this.id}: ${this.info.concurrency} ${this.info.backend} on queue '${queue}' at ${describeConnection(resolveQueueOptions(options).connection)}, root ${this.side.root}, ${this.secret ? 'runs code sent by value when signed with its secret' : `refuses code sent by value (no secret: --secret-file or ${SECRET_ENV})`}`,
     );
   }
 
@@ -312,11 +337,23 @@ export class RedisWorker {
   ): Promise<WireOutcome | 'returned'> {
     const count = payload.a.length;
     const fnIndex = (i: number) => (typeof payload.f === 'number' ? payload.f : (payload.f[i] as number));
+    const run = this.nextRun++;
+    // Code sent by value: nothing of the batch runs unless it is signed with this worker's secret.
+    let definitions: Map<number, LocatedFunction> | undefined;
+    if (payload.x !== undefined || payload.e !== undefined || payload.fns.some((fn) => 'd' in fn)) {
+      try {
+        definitions = this.definitions(call, payload, run);
+      } catch (error) {
+        return this.failure(seq, 0, error);
+      }
+    }
     // Resolve each function once; a refused one fails the batch at its first task.
     const located: (LocatedFunction | undefined)[] = [];
     for (let k = 0; k < payload.fns.length; k++) {
       try {
-        located[k] = fromWire(payload.fns[k] as BatchPayload['fns'][number], this.side);
+        const wire = payload.fns[k] as BatchPayload['fns'][number];
+        const own = 'd' in wire ? definitions?.get(wire.d) : undefined;
+        located[k] = own ?? fromWire(wire, this.side);
       } catch (error) {
         let at = 0;
         while (at < count && fnIndex(at) !== k) at++;
@@ -329,6 +366,8 @@ export class RedisWorker {
     } catch (error) {
       return { s: seq, ok: 'infra', message: (error as Error).message, host: this.side.host };
     }
+    if (payload.e !== undefined && definitions)
+      args = renumberTags(args, localIds(definitions, 'an argument')) as unknown[][];
     const locations = Array.from({ length: count }, (_, i) => located[fnIndex(i)] as LocatedFunction);
     let init: BatchInitializer | undefined;
     if (payload.i) {
@@ -339,7 +378,6 @@ export class RedisWorker {
         return { ...this.failure(seq, 0, error), init: true };
       }
     }
-    const run = this.nextRun++;
     let runs = this.runsOfCall.get(call);
     if (!runs) {
       runs = new Set();
@@ -357,6 +395,9 @@ export class RedisWorker {
       ...(typeof payload.sd === 'number' ? { seed: payload.sd } : {}),
       ...(typeof payload.at === 'number' ? { attempt: payload.at } : {}),
       ...(init ? { init } : {}),
+      ...(payload.e !== undefined && definitions
+        ? { encoded: true as const, deps: [...definitions.values()] }
+        : {}),
     };
     let outcome: BatchOutcome;
     this.local.startRun?.(run);
@@ -411,6 +452,87 @@ export class RedisWorker {
       }
     }
     return { s: seq, ok: true, r: outcome.results, ...(output.length > 0 ? { o: output } : {}) };
+  }
+
+  /**
+   * The definitions a payload sends by value, checked and made ready for the local pool: their
+   * signature first (this worker's secret over the call's id and the bytes), so that nothing unsigned
+   * is even unpacked. Throws CodeRefusedError; keyed by the caller's ids, which the payload names.
+   */
+  private definitions(call: string, payload: BatchPayload, run: number): Map<number, LocatedFunction> {
+    const { x, xs } = payload;
+    if (!(x instanceof Uint8Array)) {
+      throw new CodeRefusedError(
+        `This worker refuses a job that sends code by value without its signed definitions. Nothing ran.`,
+      );
+    }
+    if (!this.secret) {
+      throw new CodeRefusedError(
+        `The worker on ${this.side.host} refuses code sent by value: it has no secret. Start it with \`joblib-ts worker --secret-file FILE\` (or ${SECRET_ENV}) holding the secret the caller has (${SECRET_ENV} or backendOptions.secret). Nothing ran.`,
+      );
+    }
+    if (xs === undefined) {
+      throw new CodeRefusedError(
+        `The worker on ${this.side.host} refuses code sent by value without a signature. Nothing ran.`,
+      );
+    }
+    if (!this.secret.verify(call, x, xs)) {
+      throw new CodeRefusedError(
+        `The worker on ${this.side.host} refuses code sent by value whose signature does not match its secret: the caller and this worker do not share the same secret (or the job was altered). Give both the same ${SECRET_ENV} (or backendOptions.secret and --secret-file). Nothing ran.`,
+      );
+    }
+    const wires = unpack(x) as WireDefinition[];
+    const made = new Map<number, { located: LocatedFunction; deps: LocatedFunction[] }>();
+    for (const wire of wires) {
+      const deps: LocatedFunction[] = [];
+      const name = String(wire.n);
+      const { r } = wire;
+      let located: LocatedFunction;
+      if ('v' in r) {
+        located = {
+          ref: { kind: 'value', code: r.v.c, captures: r.v.k, tagged: r.v.t ?? [], run },
+          name,
+          deps,
+        };
+      } else {
+        // The same reference is the same definition for every batch: the local pool keeps it once.
+        const key = JSON.stringify(r);
+        let known = this.references.get(key);
+        if (!known) {
+          if ('b' in r) {
+            if (typeof r.b !== 'string' || !/^node:[a-z_/]+$/.test(r.b))
+              throw new CodeRefusedError(
+                `This worker refuses the module ${JSON.stringify(r.b)}: not one of Node's.`,
+              );
+            known = { ref: { kind: 'module', url: r.b, path: r.p }, name };
+          } else known = fromWire(r, this.side);
+          this.references.set(key, known);
+        }
+        located = known;
+      }
+      made.set(wire.i, { located, deps });
+    }
+    const result = new Map<number, LocatedFunction>();
+    for (const [id, { located }] of made) result.set(id, located);
+    for (const wire of wires) {
+      const entry = made.get(wire.i) as { deps: LocatedFunction[] };
+      for (const dep of wire.d ?? []) {
+        const found = result.get(dep);
+        if (!found)
+          throw new CodeRefusedError(`A definition of this job names definition ${dep}, which it lacks.`);
+        entry.deps.push(found);
+      }
+    }
+    // Tags in captured values name the caller's ids: the local pool knows these definitions by its own.
+    const map = localIds(result, 'a captured value');
+    for (const located of result.values()) {
+      const { ref } = located;
+      if (ref.kind !== 'value' || !ref.tagged?.length) continue;
+      const captures = [...ref.captures];
+      for (const at of ref.tagged) captures[at] = renumberTags(captures[at], map);
+      (located as { ref: unknown }).ref = { ...ref, captures };
+    }
+    return result;
   }
 
   private failure(seq: number, at: number, error: unknown): Extract<WireOutcome, { ok: false }> {
