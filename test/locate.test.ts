@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { delayed, Parallel } from '../src/index.ts';
+import { sourceHash } from '../src/locate/source-hash.ts';
 import memberTasks, { Geometry, MathTools, Stats } from './fixtures/member-tasks.ts';
 import { repoRoot, runTsx, tempDir } from './helpers.ts';
 
@@ -96,4 +97,17 @@ describe('built-in functions', () => {
       if (crc32) assert.equal(crc, 891568578);
     }
   });
+});
+
+test("a function's source fingerprint is the same whether tsx wrapped its dynamic import once or twice", () => {
+  // What tsx emits for `await import('node:fs')`: in a worker that registered tsx itself, seen twice.
+  const step = '.then(s=>{const e="default";return s[e]&&typeof s[e]=="object"&&"__esModule"in s[e]?s[e]:s})';
+  const make = (steps: number) =>
+    (0, eval)(
+      `(async function read(file){const{readFileSync}=await import("node:fs")${step.repeat(steps)};return readFileSync(file)})`,
+    ) as (file: string) => Promise<unknown>;
+  assert.equal(sourceHash(make(2)), sourceHash(make(1)));
+  assert.equal(sourceHash(make(0)), sourceHash(make(1)));
+  const other = (0, eval)('(async function read(file){return file})') as (file: string) => Promise<unknown>;
+  assert.notEqual(sourceHash(other), sourceHash(make(1)), 'a different body still differs');
 });
