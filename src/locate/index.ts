@@ -96,7 +96,7 @@ async function findInOtherModules(
   fn: AnyFunction,
   definingUrl: string,
 ): Promise<LocatedFunction | undefined> {
-  const urls = loadedFileUrls().filter((url) => url !== definingUrl);
+  const urls = loadedFileUrls().filter((url) => url !== definingUrl && !isEntryFileUrl(url));
   const inPackage = (url: string) => url.includes('/node_modules/');
   for (const url of [...urls.filter((u) => !inPackage(u)), ...urls.filter(inPackage)]) {
     const namespace = await loadedNamespace(url);
@@ -107,7 +107,14 @@ async function findInOtherModules(
   return undefined;
 }
 
-const EVALUATING_WAIT_MS = 50;
+/**
+ * How long `import()` of a loaded module may take before the module is taken to be still running its
+ * top-level code. Under tsx the import goes through the loader's hooks thread: on a loaded machine that
+ * took over 50 ms (the bound until 2026-12-06), and a module taken for evaluating is searched by name
+ * only, which misses factory-made exports. The entry file, the usual evaluating module, is never
+ * imported, so the wait is paid only for another module awaiting at its top level, once per function.
+ */
+const EVALUATING_WAIT_MS = 1000;
 
 /**
  * The namespace of an already loaded module. A module still running its top-level code (the entry
