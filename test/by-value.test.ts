@@ -109,6 +109,14 @@ for (const backend of ['threads', 'processes'] as const) {
       });
     }
 
+    test('import() inside a closure resolves next to this file, as it did here', async () => {
+      const viaImport = async (x: number): Promise<number> => {
+        const helpers = await import('./fixtures/by-value/helpers.ts');
+        return helpers.addOne(x) * factor;
+      };
+      assert.deepEqual(await parallel.run([1, 2].map((x) => delayed(viaImport)(x))), [6, 9]);
+    });
+
     test('a class beside the loop: instances come back as instances of it', async () => {
       const out = await parallel.run(
         [1, 2, 3].map((i) => delayed((p: Point) => p.scaled(2))(new Point(i, i))),
@@ -168,7 +176,7 @@ for (const backend of ['threads', 'processes'] as const) {
         assert.equal(error.message, '3 is above 2');
         assert.equal(error.limit, 2);
         assert.match(error.stack ?? '', new RegExp(`by-value\\.test\\.ts:${line + 1}:\\d+`), error.stack);
-        assert.doesNotMatch(error.stack ?? '', /joblib-ts-by-value:/);
+        assert.doesNotMatch(error.stack ?? '', /joblib-ts-by-value/);
         return true;
       });
     });

@@ -1,15 +1,15 @@
 /**
- * Stack frames of code sent by value name `joblib-ts-by-value:<file>:<line>:<column>`, in the
+ * Stack frames of code sent by value name `<file>?joblib-ts-by-value:<line>:<column>`, in the
  * coordinates of the code V8 ran in the caller (for TypeScript under tsx: the JavaScript tsx made).
  * The caller holds that file's source map: these frames become the original file and line.
  */
 import { findSourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { SerializedThrown } from '../errors.ts';
-import { BY_VALUE_FILE_PREFIX } from '../wire/function-ref.ts';
+import { BY_VALUE_FILE_MARK } from '../wire/function-ref.ts';
 
 const FRAME = new RegExp(
-  `${BY_VALUE_FILE_PREFIX.replace(/[-:]/g, '\\$&')}(.+?):(\\d+):(\\d+)(?=\\)?$)`,
+  `([^\\s(]+?)${BY_VALUE_FILE_MARK.replace(/[-?]/g, '\\$&')}:(\\d+):(\\d+)(?=\\)?$)`,
   'gm',
 );
 
@@ -28,7 +28,7 @@ function original(file: string, line: number, column: number): string {
 
 /** A stack with the frames of code sent by value pointing at their original source. */
 export function mapByValueStack(stack: string): string {
-  if (!stack.includes(BY_VALUE_FILE_PREFIX)) return stack;
+  if (!stack.includes(BY_VALUE_FILE_MARK)) return stack;
   return stack.replace(FRAME, (_, file: string, line: string, column: string) =>
     original(file, Number(line), Number(column)),
   );

@@ -61,8 +61,10 @@ export interface FunctionCode {
 }
 
 /**
- * The file name a worker gives to code compiled from a `FunctionCode`. Its stack frames then read
- * `joblib-ts-by-value:<file>:<line>:<column>` in the coordinates of the code V8 ran in the caller; the
- * caller maps them back to the original source (its own source maps know the `.ts` lines).
+ * What a worker appends to the file name of code compiled from a `FunctionCode`. Its stack frames then
+ * read `<file>?joblib-ts-by-value:<line>:<column>` in the coordinates of the code V8 ran in the caller;
+ * the caller maps them back to the original source (its own source maps know the `.ts` lines). A query,
+ * not a scheme prefix: the name stays a URL of the original file, so `import('./helper.ts')` inside the
+ * code resolves next to that file, as it did in the caller.
  */
-export const BY_VALUE_FILE_PREFIX = 'joblib-ts-by-value:';
+export const BY_VALUE_FILE_MARK = '?joblib-ts-by-value';

@@ -4,8 +4,10 @@
  * so that its stack frames point there (the caller maps them through its source maps); not with
  * `new Function`, whose frames say `<anonymous>`.
  */
+
+import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
-import { BY_VALUE_FILE_PREFIX, type FunctionCode } from '../wire/function-ref.ts';
+import { BY_VALUE_FILE_MARK, type FunctionCode } from '../wire/function-ref.ts';
 
 /**
  * One run's copy of a function. A function is made first and its captured variables bound after (a
@@ -44,7 +46,7 @@ export function compileCode(code: FunctionCode): void {
   const prefix = `(function () {${code.strict ? ' "use strict";' : ''} ${declare}return { s(${VALUES}) { ${assign} }, ${open}`;
   const text = `${prefix}${code.source}${close} }; })`;
   const options: vm.ScriptOptions = {
-    filename: BY_VALUE_FILE_PREFIX + code.file,
+    filename: (code.file.startsWith('/') ? pathToFileURL(code.file).href : code.file) + BY_VALUE_FILE_MARK,
     lineOffset: code.line,
     // The source's first line starts after the prefix: shift it back to the column it had.
     columnOffset: code.column - prefix.length,
