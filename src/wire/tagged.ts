@@ -161,98 +161,87 @@ export function tagIds(value: unknown, into = new Set<number>(), seen = new Set<
 }
 
 /**
- * Rebuilds an encoded value: a reference tag becomes `lookup(id)`, an instance tag an object whose
- * prototype is that of the class `lookup(id)` (its constructor is not called, as pickle does not).
+ * A deep copy of the arrays, plain objects, Maps and Sets of an encoded value (shared and cyclic parts
+ * stay shared), where `tagged` decides what a tag object becomes. It receives the tag, the copier for
+ * its fields, and `remember` to register what it makes before copying fields that may point back.
  */
-export function decodeTags(
+function copyEncoded(
   value: unknown,
-  lookup: (id: number) => unknown,
-  seen = new Map<object, unknown>(),
+  tagged: (
+    tag: RefTag | InstanceTag,
+    copy: (inner: unknown) => unknown,
+    remember: (made: unknown) => void,
+  ) => unknown,
+  seen: Map<object, unknown>,
 ): unknown {
   if (value === null || typeof value !== 'object') return value;
   const done = seen.get(value);
   if (done !== undefined) return done;
+  const copy = (inner: unknown): unknown => copyEncoded(inner, tagged, seen);
   const kind = containerKind(value);
   if (kind === 'array') {
     const source = value as unknown[];
-    const copy: unknown[] = new Array(source.length);
-    seen.set(value, copy);
-    for (let i = 0; i < source.length; i++) copy[i] = decodeTags(source[i], lookup, seen);
-    return copy;
+    const out: unknown[] = new Array(source.length);
+    seen.set(value, out);
+    for (let i = 0; i < source.length; i++) out[i] = copy(source[i]);
+    return out;
   }
   if (kind === 'object') {
-    if (isTag(value)) {
-      const target = lookup(value[TAG]);
-      if (!('p' in value)) return target;
-      const proto = (target as { prototype?: object } | undefined)?.prototype ?? Object.prototype;
-      const instance = Object.create(proto) as Record<string, unknown>;
-      seen.set(value, instance);
-      const fields = (value as InstanceTag).p;
-      for (const key of Object.keys(fields)) instance[key] = decodeTags(fields[key], lookup, seen);
-      return instance;
-    }
-    const copy: Record<string, unknown> = {};
-    seen.set(value, copy);
-    for (const key of Object.keys(value))
-      copy[key] = decodeTags((value as Record<string, unknown>)[key], lookup, seen);
-    return copy;
+    if (isTag(value)) return tagged(value, copy, (made) => seen.set(value, made));
+    const out: Record<string, unknown> = {};
+    seen.set(value, out);
+    for (const key of Object.keys(value)) out[key] = copy((value as Record<string, unknown>)[key]);
+    return out;
   }
   if (kind === 'map') {
-    const copy = new Map<unknown, unknown>();
-    seen.set(value, copy);
-    for (const [k, v] of value as Map<unknown, unknown>)
-      copy.set(decodeTags(k, lookup, seen), decodeTags(v, lookup, seen));
-    return copy;
+    const out = new Map<unknown, unknown>();
+    seen.set(value, out);
+    for (const [k, v] of value as Map<unknown, unknown>) out.set(copy(k), copy(v));
+    return out;
   }
   if (kind === 'set') {
-    const copy = new Set<unknown>();
-    seen.set(value, copy);
-    for (const item of value as Set<unknown>) copy.add(decodeTags(item, lookup, seen));
-    return copy;
+    const out = new Set<unknown>();
+    seen.set(value, out);
+    for (const item of value as Set<unknown>) out.add(copy(item));
+    return out;
   }
   return value;
+}
+
+/**
+ * Rebuilds an encoded value: a reference tag becomes `lookup(id)`, an instance tag an object whose
+ * prototype is that of the class `lookup(id)` (its constructor is not called, as pickle does not).
+ */
+export function decodeTags(value: unknown, lookup: (id: number) => unknown): unknown {
+  return copyEncoded(
+    value,
+    (tag, copy, remember) => {
+      const target = lookup(tag[TAG]);
+      if (!('p' in tag)) return target;
+      const proto = (target as { prototype?: object } | undefined)?.prototype ?? Object.prototype;
+      const instance = Object.create(proto) as Record<string, unknown>;
+      remember(instance);
+      for (const key of Object.keys(tag.p)) instance[key] = copy(tag.p[key]);
+      return instance;
+    },
+    new Map(),
+  );
 }
 
 /**
  * A copy of an encoded value whose tags name other ids (`map(id)`): definitions made again on another
  * side (a Redis worker) get ids of their own. Only containers and tags are copied.
  */
-export function renumberTags(
-  value: unknown,
-  map: (id: number) => number,
-  seen = new Map<object, unknown>(),
-): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  const done = seen.get(value);
-  if (done !== undefined) return done;
-  const kind = containerKind(value);
-  if (kind === 'array') {
-    const source = value as unknown[];
-    const copy: unknown[] = new Array(source.length);
-    seen.set(value, copy);
-    for (let i = 0; i < source.length; i++) copy[i] = renumberTags(source[i], map, seen);
-    return copy;
-  }
-  if (kind === 'object') {
-    const copy: Record<string, unknown> = {};
-    seen.set(value, copy);
-    for (const key of Object.keys(value))
-      copy[key] = renumberTags((value as Record<string, unknown>)[key], map, seen);
-    if (isTag(value)) copy[TAG] = map(value[TAG]);
-    return copy;
-  }
-  if (kind === 'map') {
-    const copy = new Map<unknown, unknown>();
-    seen.set(value, copy);
-    for (const [k, v] of value as Map<unknown, unknown>)
-      copy.set(renumberTags(k, map, seen), renumberTags(v, map, seen));
-    return copy;
-  }
-  if (kind === 'set') {
-    const copy = new Set<unknown>();
-    seen.set(value, copy);
-    for (const item of value as Set<unknown>) copy.add(renumberTags(item, map, seen));
-    return copy;
-  }
-  return value;
+export function renumberTags(value: unknown, map: (id: number) => number): unknown {
+  return copyEncoded(
+    value,
+    (tag, copy, remember) => {
+      const out: Record<string | symbol, unknown> = {};
+      remember(out);
+      for (const key of Object.keys(tag)) out[key] = copy((tag as unknown as Record<string, unknown>)[key]);
+      out[TAG] = map(tag[TAG]);
+      return out;
+    },
+    new Map(),
+  );
 }
