@@ -6,16 +6,9 @@
  */
 import type { AnyFunction } from '../delayed.ts';
 import type { CodeLocation } from '../locate/inspector.ts';
-import { post, scriptUrlOf } from '../locate/inspector.ts';
+import { post, type RemoteObject, scriptUrlOf, toCallArgument } from '../locate/inspector.ts';
 import { isBaselineGlobal } from './globals.ts';
 
-interface RemoteObject {
-  type?: string;
-  value?: unknown;
-  unserializableValue?: string;
-  objectId?: string;
-  description?: string;
-}
 interface Property {
   name: string;
   value?: RemoteObject;
@@ -158,7 +151,7 @@ export function readScopesOfMany(
       post('Runtime.callFunctionOn', {
         objectId: sink.result.objectId,
         functionDeclaration: 'function (...values) { this.push(...values); }',
-        arguments: remote.map(callArgument),
+        arguments: remote.map(toCallArgument),
         objectGroup: GROUP,
       });
       targets.forEach((t, i) => {
@@ -172,13 +165,6 @@ export function readScopesOfMany(
     delete holder[HOLDER];
     post('Runtime.releaseObjectGroup', { objectGroup: GROUP });
   }
-}
-
-function callArgument(value: RemoteObject): object {
-  if (value.objectId) return { objectId: value.objectId };
-  if (value.unserializableValue !== undefined) return { unserializableValue: value.unserializableValue };
-  if (value.type === 'undefined') return {};
-  return { value: value.value };
 }
 
 /** The top-level bindings of a module (by script id) once a function of it has been read, else undefined. */

@@ -4,16 +4,9 @@
  * global object of the function's own realm (a `vm` context's, for notebook kernels).
  */
 import type { AnyFunction } from '../delayed.ts';
-import { post } from '../locate/inspector.ts';
+import { post, type RemoteObject, toCallArgument } from '../locate/inspector.ts';
 import { isBaselineGlobal } from './globals.ts';
 
-interface RemoteObject {
-  type?: string;
-  value?: unknown;
-  unserializableValue?: string;
-  objectId?: string;
-  description?: string;
-}
 interface PropertyDescriptor {
   name: string;
   value?: RemoteObject;
@@ -98,7 +91,7 @@ export function readScopes(fn: AnyFunction, names: readonly string[]): Map<strin
     post('Runtime.callFunctionOn', {
       objectId: holderObject.objectId,
       functionDeclaration: 'function (...values) { this.push(...values); }',
-      arguments: order.map((name) => callArgument(remote.get(name) as RemoteObject)),
+      arguments: order.map((name) => toCallArgument(remote.get(name) as RemoteObject)),
       objectGroup: GROUP,
     });
     order.forEach((name, i) => {
@@ -110,11 +103,4 @@ export function readScopes(fn: AnyFunction, names: readonly string[]): Map<strin
     delete holder[HOLDER];
     post('Runtime.releaseObjectGroup', { objectGroup: GROUP });
   }
-}
-
-function callArgument(value: RemoteObject): object {
-  if (value.objectId) return { objectId: value.objectId };
-  if (value.unserializableValue !== undefined) return { unserializableValue: value.unserializableValue };
-  if (value.type === 'undefined') return {};
-  return { value: value.value };
 }

@@ -19,9 +19,6 @@ export interface FunctionFacts {
 const PROBE = Symbol.for('joblib-ts.locate.probe');
 const GROUP = 'joblib-ts-locate';
 
-interface RemoteObject {
-  objectId?: string;
-}
 interface InternalProperty {
   name: string;
   value?: { value?: { scriptId: string; lineNumber: number; columnNumber: number } };
@@ -129,4 +126,21 @@ export function loadedFileUrls(): string[] {
 export function isModuleScript(scriptId: string): boolean {
   scriptUrl(scriptId);
   return moduleScripts.has(scriptId);
+}
+
+/** What the inspector's Runtime domain returns for a value (the fields joblib-ts reads). */
+export interface RemoteObject {
+  type?: string;
+  value?: unknown;
+  unserializableValue?: string;
+  objectId?: string;
+  description?: string;
+}
+
+/** A value the inspector returned, as an argument of `Runtime.callFunctionOn`. */
+export function toCallArgument(value: RemoteObject): object {
+  if (value.objectId) return { objectId: value.objectId };
+  if (value.unserializableValue !== undefined) return { unserializableValue: value.unserializableValue };
+  if (value.type === 'undefined') return {};
+  return { value: value.value };
 }
