@@ -8,14 +8,30 @@ import { functionId } from '../capture/function-ids.ts';
 import { mapThrownStacks } from '../capture/stack.ts';
 import { cpuCount } from '../cpu.ts';
 import { findErrorClass } from '../error-class.ts';
-import { deserializeThrown, TaskImportError, TimeoutError, WorkerCrashedError } from '../errors.ts';
+import {
+  deserializeThrown,
+  TaskImportError,
+  TimeoutError,
+  WorkerCrashedError,
+  type WorkerForensics,
+} from '../errors.ts';
+import type { EventDraft, EventHub } from '../events.ts';
 import { onInterruptExit } from '../interrupt.ts';
 import type { LocatedFunction } from '../locate/index.ts';
 import type { FunctionRef } from '../wire/function-ref.ts';
 import { packArgs } from '../wire/packed-numbers.ts';
-import type { BatchMessage, FromWorker, ToWorker } from '../wire/protocol.ts';
+import type { BatchMessage, FailedTask, FromWorker, ToWorker } from '../wire/protocol.ts';
 import { decodeTags } from '../wire/tagged.ts';
-import type { BackendBatch, BatchOutcome } from './backend.ts';
+import type { BackendBatch, BatchOutcome, TaskFailure } from './backend.ts';
+import { describeForensics, summarizeArgs } from './forensics.ts';
+import {
+  afterAnswer,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  mayTake,
+  newWorkerLife,
+  type RecyclingOptions,
+  type WorkerLife,
+} from './recycling.ts';
 
 /** A batch as the pool sends it: the backend may have replaced big array arguments (`big-arrays/`). */
 export interface PoolBatch extends BackendBatch {
@@ -37,6 +53,8 @@ export interface WorkerHandle {
    * timeout, and a last word on the way out).
    */
   position(): { batch: number; at: number } | undefined;
+  /** Processes: the last lines it wrote on stderr. */
+  stderrTail?(): string[];
 }
 
 export interface WorkerEvents {
@@ -45,7 +63,13 @@ export interface WorkerEvents {
    * `error`: what the worker said killed it (an uncaught exception, running out of memory), if anything;
    * `stderr`: what it wrote as it died (processes: V8's fatal-error report), kept for the error.
    */
-  exit(exitCode: number | null, signal: string | null, error: Error | undefined, stderr?: string): void;
+  exit(
+    exitCode: number | null,
+    signal: string | null,
+    error: Error | undefined,
+    stderr?: string,
+    stderrTail?: string[],
+  ): void;
 }
 
 export type SpawnWorker = (events: WorkerEvents) => WorkerHandle;
@@ -77,7 +101,11 @@ interface PooledWorker {
   /** An unref is pending for the next turn of the event loop. */
   idleCheck: boolean;
   /** Why we are terminating it, so that its exit is not reported as a crash. */
-  stopping?: 'abort' | { timeout: TimeoutError };
+  stopping?: 'abort' | 'recycle' | { timeout: TimeoutError };
+  /** Tasks given, memory seen, and whether it is being replaced (recycling.ts). */
+  readonly life: WorkerLife;
+  /** What a dying worker said its running batch's finished tasks gave (`keepGoing` batches). */
+  partial?: Extract<FromWorker, { t: 'partial' }>;
   /** For timeouts: the position last seen in the running batch, and since when. */
   watched?: { batch: number; at: number; since: number };
 }
@@ -141,8 +169,22 @@ export class WorkerPool {
      * there are CPUs at a time gives the first result in the time of one start.
      */
     private readonly maxStarting = cpuCount(),
+    /** When healthy workers are replaced. */
+    private readonly extras: { readonly recycling?: RecyclingOptions } = {},
   ) {
     openPools.add(this);
+  }
+
+  /** Where worker events go: the hubs of the backends using this pool (`addHub`). */
+  private readonly hubs = new Set<EventHub>();
+
+  /** A backend that runs batches here listens to its workers' events on `hub`. */
+  addHub(hub: EventHub): void {
+    this.hubs.add(hub);
+  }
+
+  private emit(draft: EventDraft): void {
+    for (const hub of this.hubs) hub.emit(draft);
   }
 
   get workerCount(): number {
@@ -253,6 +295,13 @@ export class WorkerPool {
     if (worker.forget.length > 0) message.forget = worker.forget;
     if (batch.timeoutMs !== undefined) message.report = true;
     if (batch.spilled) message.spilled = true;
+    if (batch.keepGoing) {
+      message.keep = true;
+      // A crash must name its task, for the others of the batch to keep their results.
+      message.report = true;
+    }
+    const rssMb = this.extras.recycling?.maxWorkerRssMb;
+    if (rssMb !== undefined) message.maxRss = rssMb * 1024 * 1024;
     try {
       worker.handle.send(message, packed ? [packed.values.buffer as ArrayBuffer] : undefined);
     } catch (error) {
@@ -267,6 +316,11 @@ export class WorkerPool {
       worker.refed = true;
     }
     worker.outstanding.push(pending);
+    worker.life.assigned += batch.fns.length;
+    if (worker.life.idleTimer) {
+      clearTimeout(worker.life.idleTimer);
+      worker.life.idleTimer = undefined;
+    }
     if (batch.timeoutMs !== undefined) this.watchTimeouts(batch.timeoutMs);
   }
 
@@ -332,12 +386,14 @@ export class WorkerPool {
       const { batch } = running;
       const taskIndex = batch.firstIndex + at;
       const name = batch.locations[at]?.name ?? batch.fns[at]?.name ?? 'task';
+      const forensics = this.forensics(worker, batch.args[at]);
       this.stopWorker(worker, {
         timeout: new TimeoutError(
-          `Task ${taskIndex} (${name}) ran longer than timeoutMs=${timeoutMs}; its ${this.kindLabel} (${worker.handle.label}) was terminated and will be replaced.`,
+          `Task ${taskIndex} (${name}) ran longer than timeoutMs=${timeoutMs}; its ${this.kindLabel} (${worker.handle.label}) was terminated and will be replaced.${describeForensics(forensics)}`,
           taskIndex,
           name,
           timeoutMs,
+          forensics,
         ),
       });
     }
@@ -396,14 +452,24 @@ export class WorkerPool {
    * The idle worker if any; else a new one while under `size` (none while `maxStarting` workers are
    * still starting: the batch is held until one is up or idle); else, at `size`, the least loaded.
    */
-  private pickWorker(): PooledWorker | undefined {
+  private pickWorker(pending: Pending): PooledWorker | undefined {
     let best: PooledWorker | undefined;
     let starting = 0;
+    const recycling = this.extras.recycling;
     for (const worker of this.workers) {
       if (!worker.ready) starting++;
+      if (worker.life.retiring) continue;
+      // A worker that has used up its tasks is replaced once its queue is done (recycling.ts).
+      const full = recycling && mayTake(worker.life, pending.batch.fns.length, recycling);
+      if (full) {
+        this.retire(worker, full);
+        continue;
+      }
       if (!best || worker.outstanding.length < best.outstanding.length) best = worker;
     }
     if (best && (best.outstanding.length === 0 || this.workers.length >= this.size)) return best;
+    // Workers being replaced still count: the batch waits for one of them to exit.
+    if (!best && this.workers.length >= this.size) return undefined;
     if (starting >= this.maxStarting) return undefined;
     return this.startWorker();
   }
@@ -414,7 +480,7 @@ export class WorkerPool {
    */
   private releaseHeld(): void {
     while (this.held.length > 0 && !this.closed) {
-      const worker = this.pickWorker();
+      const worker = this.pickWorker(this.held[0] as Pending);
       if (!worker) return;
       this.assign(worker, this.held.shift() as Pending);
     }
@@ -423,7 +489,7 @@ export class WorkerPool {
   private startWorker(): PooledWorker {
     const events: WorkerEvents = {
       message: (message) => this.onMessage(worker, message),
-      exit: (code, signal, error, stderr) => this.onExit(worker, code, signal, error, stderr),
+      exit: (code, signal, error, stderr, tail) => this.onExit(worker, code, signal, error, stderr, tail),
     };
     const worker: PooledWorker = {
       handle: this.spawn(events),
@@ -435,6 +501,7 @@ export class WorkerPool {
       ready: false,
       refed: false,
       idleCheck: false,
+      life: newWorkerLife(),
     };
     worker.handle.unref();
     this.workers.push(worker);
@@ -451,11 +518,22 @@ export class WorkerPool {
       }
     }
     if (message.t === 'at' || message.t === 'ready') return;
+    if (message.t === 'partial') {
+      worker.partial = message;
+      return;
+    }
     const index = worker.outstanding.findIndex((p) => p.id === message.id);
     if (index < 0) return;
     const [pending] = worker.outstanding.splice(index, 1) as [Pending];
     worker.watched = undefined;
     if (worker.outstanding.length === 0 && worker.alive) this.unrefWhenIdle(worker);
+    const recycling = this.extras.recycling;
+    const mem = message.t === 'cancelled' ? undefined : message.mem;
+    const reason = afterAnswer(worker.life, mem, recycling ?? {});
+    if (reason) this.retire(worker, reason);
+    if (worker.life.retiring) {
+      if (worker.outstanding.length === 0) this.stopWorker(worker, 'recycle');
+    } else if (worker.outstanding.length === 0) this.idleWhile(worker);
     const { batch } = pending;
     this.answered.set(pending.id, {
       runId: batch.runId,
@@ -488,25 +566,32 @@ export class WorkerPool {
   private toOutcome(
     worker: PooledWorker,
     batch: BackendBatch,
-    message: Exclude<FromWorker, { t: 'at' | 'ready' }>,
+    message: Exclude<FromWorker, { t: 'at' | 'ready' | 'partial' }>,
   ): BatchOutcome {
     if (message.t === 'done') {
+      const failures = message.failed?.map((f) => this.taskFailure(batch, f));
+      const extra = failures && failures.length > 0 ? { failures } : {};
       // Instances of classes the worker knows come back as instances of the caller's same class.
       if (message.enc) {
         const lookup = (id: number) => worker.knownFunctions.get(id)?.value;
-        return { ok: true, results: decodeTags(message.results, lookup) as unknown[] };
+        return { ok: true, results: decodeTags(message.results, lookup) as unknown[], ...extra };
       }
       // A typed array of results reads like the array it stands for.
-      return { ok: true, results: message.results as unknown[] };
+      return { ok: true, results: message.results as unknown[], ...extra };
     }
     if (message.t === 'cancelled') return { ok: 'cancelled', completed: message.completed };
+    const { at, error } = this.taskFailure(batch, message);
+    return { ok: false, failedAt: at, error };
+  }
+
+  /** A task's failure as the worker sent it, rebuilt here (its class where the caller knows it). */
+  private taskFailure(batch: BackendBatch, message: FailedTask): TaskFailure {
     const located = batch.locations[message.at];
     if (message.importUrl) {
       const cause = deserializeThrown(message.error);
       const reason = cause instanceof Error ? cause.message : String(cause);
       return {
-        ok: false,
-        failedAt: message.at,
+        at: message.at,
         error: new TaskImportError(
           `A worker could not import the module of ${located?.name ?? 'the task function'} (${message.importUrl}): ${reason}`,
           message.importUrl,
@@ -523,7 +608,54 @@ export class WorkerPool {
       const rest = error.stack?.indexOf('\n') ?? -1;
       error.stack = `${error.name}: ${error.message}${rest >= 0 ? error.stack?.slice(rest) : ''}`;
     }
-    return { ok: false, failedAt: message.at, error };
+    return { at: message.at, error };
+  }
+
+  /** A worker is to be replaced: it takes no new batch, and exits once its queue is done. */
+  private retire(worker: PooledWorker, reason: NonNullable<WorkerLife['retiring']>): void {
+    if (worker.life.retiring || !worker.alive) return;
+    worker.life.retiring = reason;
+    this.emit({ type: 'worker-recycled', runId: -1, worker: worker.handle.label, reason });
+    if (worker.outstanding.length === 0) this.stopWorker(worker, 'recycle');
+  }
+
+  /** An idle worker exits after `idleTimeoutMs` without a batch (default 300 s, as loky's). */
+  private idleWhile(worker: PooledWorker): void {
+    const ms = this.extras.recycling?.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    if (!Number.isFinite(ms) || worker.life.idleTimer) return;
+    worker.life.idleTimer = setTimeout(() => {
+      worker.life.idleTimer = undefined;
+      if (worker.alive && worker.outstanding.length === 0) this.retire(worker, 'idleTimeout');
+    }, ms);
+    worker.life.idleTimer.unref();
+  }
+
+  /** What an error about `worker` tells of it: the task's arguments, its memory, its last stderr lines. */
+  private forensics(
+    worker: PooledWorker,
+    args: readonly unknown[] | undefined,
+    stderrTail = worker.handle.stderrTail?.(),
+  ): WorkerForensics {
+    const { peakRss, peakHeap } = worker.life;
+    return {
+      worker: worker.handle.label,
+      ...(args ? { argsSummary: summarizeArgs(args) } : {}),
+      ...(peakRss > 0 ? { peakRssBytes: peakRss } : {}),
+      ...(peakHeap > 0 ? { peakHeapBytes: peakHeap } : {}),
+      ...(stderrTail && stderrTail.length > 0 ? { stderrTail } : {}),
+    };
+  }
+
+  /** The results a dying worker sent for the tasks of `pending` before `at`, if it sent them. */
+  private partialOf(
+    worker: PooledWorker,
+    pending: Pending,
+    at: number,
+  ): { results?: unknown[]; failures?: TaskFailure[] } {
+    const partial = worker.partial;
+    if (!partial || partial.id !== pending.id || partial.results.length !== at) return {};
+    const failures = partial.failed?.map((f) => this.taskFailure(pending.batch, f));
+    return { results: partial.results, ...(failures && failures.length > 0 ? { failures } : {}) };
   }
 
   private onExit(
@@ -532,7 +664,9 @@ export class WorkerPool {
     signal: string | null,
     error: Error | undefined,
     stderr: string | undefined,
+    stderrTail?: string[],
   ): void {
+    if (worker.life.idleTimer) clearTimeout(worker.life.idleTimer);
     // Closed by the pool: its batches are already settled.
     if (!worker.alive) return;
     worker.alive = false;
@@ -541,12 +675,36 @@ export class WorkerPool {
     const [running, ...waiting] = worker.outstanding.splice(0);
     const stopping = worker.stopping;
     if (stopping === 'abort') running?.resolve({ ok: 'cancelled', completed: 0 });
-    else if (stopping) running?.reject(stopping.timeout);
-    else {
+    else if (stopping === 'recycle') {
+      // Replaced while idle: nothing was running on it.
+    } else if (stopping) {
+      const { timeout } = stopping;
+      const at = timeout.taskIndex - (running?.batch.firstIndex ?? 0);
+      // A batch that keeps going loses only the task that ran late; the others run again elsewhere.
+      if (running?.batch.keepGoing) running.resolve({ ok: false, failedAt: at, error: timeout });
+      else running?.reject(timeout);
+    } else {
       const culprit = this.culprit(worker, running, error);
       if (culprit) {
-        const crash = this.crashError(worker, culprit, exitCode, signal, error, stderr);
-        running?.reject(crash);
+        const crash = this.crashError(worker, culprit, exitCode, signal, error, stderr, stderrTail);
+        this.emit({
+          type: 'worker-crashed',
+          runId: culprit.batch.runId,
+          worker: worker.handle.label,
+          exitCode,
+          signal,
+          index: crash.taskIndex,
+        });
+        if (running?.batch.keepGoing && !culprit.late && culprit.at !== undefined) {
+          // Only the task it was on fails: those before it keep their results (when the worker could
+          // say them on its way out), those after it never started.
+          running.resolve({
+            ok: false,
+            failedAt: culprit.at,
+            error: crash,
+            ...this.partialOf(worker, running, culprit.at),
+          });
+        } else running?.reject(crash);
         if (culprit.late && culprit.batch.runId !== running?.batch.runId)
           this.failLate(culprit.batch.runId, crash);
       }
@@ -603,6 +761,7 @@ export class WorkerPool {
     signal: string | null,
     error: Error | undefined,
     stderr: string | undefined,
+    stderrTail: string[] | undefined,
   ): WorkerCrashedError {
     const { batch, at, late } = culprit;
     const taskIndex = batch.firstIndex + (at ?? 0);
@@ -622,13 +781,15 @@ export class WorkerPool {
     const when = late
       ? `: ${which} left behind a timer or promise that failed after the task returned`
       : ` while running ${which}`;
+    const args = 'args' in batch && at !== undefined ? (batch.args as BackendBatch['args'])[at] : undefined;
+    const forensics = this.forensics(worker, args, stderrTail);
     return new WorkerCrashedError(
-      `A ${this.kindLabel} (${worker.handle.label}) ${how}${when}${detail}`,
+      `A ${this.kindLabel} (${worker.handle.label}) ${how}${when}${detail}.${describeForensics(forensics)}`,
       taskIndex,
       name,
       exitCode,
       signal,
-      stderr === undefined ? {} : { workerStderr: stderr },
+      stderr === undefined ? forensics : { workerStderr: stderr, ...forensics },
     );
   }
 }

@@ -4,10 +4,12 @@
  * configuration changes, and shut down after a long idle time.
  */
 
+import { EventHub } from '../events.ts';
 import { unclonableReason } from '../wire/clonable.ts';
 import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
 import { replaceBigViews } from './big-arrays/replace.ts';
 import { type PoolBatch, type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
+import type { RecyclingOptions } from './recycling.ts';
 
 const IDLE_SHUTDOWN_MS = 300_000;
 
@@ -49,12 +51,16 @@ export abstract class WorkerBackend implements ParallelBackend {
   readonly byValue = true;
   private shared: SharedPool | undefined;
   private readonly runs = new Set<number>();
+  /** Worker events (crashed, recycled) of the pool this backend runs on. */
+  readonly events = new EventHub();
 
   constructor(
     readonly concurrency: number,
     protected readonly maxWorkerMemoryMb?: number,
     /** Typed-array arguments this big are sent the backend's own way (`bigArrays`); null: never. */
     private readonly maxNbytes: number | null = 1024 * 1024,
+    /** When healthy workers are replaced (`maxTasksPerWorker`, `idleTimeoutMs`, `maxWorkerRssMb`). */
+    protected readonly recycling: RecyclingOptions = {},
   ) {}
 
   /** Backends of one kind share one current pool... */
@@ -76,11 +82,20 @@ export abstract class WorkerBackend implements ParallelBackend {
 
   /** ...as long as their configurations (size, memory cap) are equal. */
   private poolKey(): string {
-    return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}`;
+    const { maxTasksPerWorker, idleTimeoutMs, maxWorkerRssMb } = this.recycling;
+    return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}/${maxTasksPerWorker ?? ''}/${idleTimeoutMs ?? ''}/${maxWorkerRssMb ?? ''}`;
   }
 
   private createPool(): WorkerPool {
-    return new WorkerPool(this.concurrency, (events) => this.spawnWorker(events), this.workerKind);
+    return new WorkerPool(
+      this.concurrency,
+      (events) => this.spawnWorker(events),
+      this.workerKind,
+      undefined,
+      {
+        recycling: this.recycling,
+      },
+    );
   }
 
   /**
@@ -119,6 +134,7 @@ export abstract class WorkerBackend implements ParallelBackend {
     shared.idleTimer = undefined;
     shared.activeRuns++;
     this.shared = shared;
+    shared.pool.addHub(this.events);
     shared.pool.startRun(runId);
     this.runs.add(runId);
   }

@@ -40,7 +40,22 @@ export interface BatchMessage {
   report?: true;
   /** Processes only: some arguments are big arrays spilled to files (see spill.ts). */
   spilled?: true;
+  /** Run every task even when one fails; report failures in `failed` (settled mode, retries). */
+  keep?: true;
+  /** Stop the batch between tasks once resident memory passes this many bytes (`maxWorkerRssMb`). */
+  maxRss?: number;
 }
+
+/** A task of a batch that failed, when the batch keeps going (`keep`). */
+export interface FailedTask {
+  at: number;
+  error: SerializedThrown;
+  importUrl?: string;
+  unsendableResult?: boolean;
+}
+
+/** The worker's memory after a batch: resident set and its own heap in use, bytes. */
+export type MemoryReport = [rss: number, heap: number];
 
 export interface CancelMessage {
   t: 'cancel';
@@ -57,7 +72,16 @@ export type ToWorker = BatchMessage | CancelMessage | PrefetchMessage;
 
 export type FromWorker =
   /** `results` is a Float64Array (transferred) when every result is a number (see packing.ts). */
-  | { t: 'done'; id: number; results: unknown[] | Float64Array; enc?: true }
+  | {
+      t: 'done';
+      id: number;
+      /** Fewer than the batch's tasks when the worker stopped early to be replaced (`maxRss`). */
+      results: unknown[] | Float64Array;
+      enc?: true;
+      /** Tasks that failed, with `keep`. */
+      failed?: FailedTask[];
+      mem?: MemoryReport;
+    }
   | {
       t: 'fail';
       id: number;
@@ -68,7 +92,13 @@ export type FromWorker =
       importUrl?: string;
       /** Set when the task ran but its result could not be sent back. */
       unsendableResult?: boolean;
+      mem?: MemoryReport;
     }
+  /**
+   * The worker is dying (process.exit(), an uncaught throw) in the middle of a batch with `keep`: what
+   * the tasks before the one it was on returned, sent on its way out so that they are not run again.
+   */
+  | { t: 'partial'; id: number; results: unknown[]; failed?: FailedTask[] }
   | { t: 'cancelled'; id: number; completed: number }
   /** Processes only: task `at` of batch `id` is starting (sent when the batch asks for reports). */
   | { t: 'at'; id: number; at: number }
