@@ -2,6 +2,7 @@
  * `new Parallel(options).run(tasks)`: joblib's `Parallel(n_jobs=...)(delayed(f)(x) for x in ...)`.
  */
 import type { ParallelBackend } from './backends/backend.ts';
+import { checkRecycling, type RecyclingOptions, recycledLine } from './backends/recycling.ts';
 import { backendFactory, isRegisteredBackend, registeredBackendNames } from './backends/registry.ts';
 import { parseBytes } from './bytes.ts';
 import { currentParallelConfig } from './config.ts';
@@ -10,6 +11,13 @@ import { isTask, type Task, type TaskResult } from './delayed.ts';
 import { AutoBatchSize, type BatchSizer, FixedBatchSize } from './dispatch/batch-size.ts';
 import { runTasks } from './dispatch/dispatcher.ts';
 import { evaluatePreDispatch } from './dispatch/expression.ts';
+import { type RetryPolicy, retryPolicy } from './dispatch/retry.ts';
+import {
+  ERROR_MODES,
+  type ErrorMode,
+  type IndexedSettledResult,
+  type SettledResult,
+} from './dispatch/settled.ts';
 import { type IndexedResult, streamResults } from './dispatch/stream.ts';
 import { describeValue, InvalidArgumentError, invalidArgument } from './errors.ts';
 import { checkKnownOptions } from './known-options.ts';
@@ -27,12 +35,32 @@ import { shortFormatTime, VerboseReporter } from './progress/verbose.ts';
 /** The results of `run(tasks)`: a tuple stays a tuple, an array of tasks gives an array of results. */
 export type RunResults<T extends readonly Task[]> = { -readonly [K in keyof T]: TaskResult<T[K]> };
 
-/** What `run()` returns in each `returnAs` mode, for all results `A` and one result `R`. */
-export type RunReturn<M extends ReturnAs, A, R> = M extends 'generator'
-  ? AsyncGenerator<R, void, undefined>
-  : M extends 'unordered'
-    ? AsyncGenerator<IndexedResult<R>, void, undefined>
-    : Promise<A>;
+/** The entries of `run(tasks)` in settled mode: one `SettledResult` per task, a tuple staying a tuple. */
+export type SettledResults<T extends readonly Task[]> = {
+  -readonly [K in keyof T]: SettledResult<TaskResult<T[K]>>;
+};
+
+/**
+ * What `run()` returns in each `returnAs` mode, for all results `A` and one result `R` (fail-fast), or
+ * all entries `S` (settled mode, `E = 'settled'`).
+ */
+export type RunReturn<
+  M extends ReturnAs,
+  A,
+  R,
+  E extends ErrorMode = 'fail-fast',
+  S = SettledResult<R>[],
+> = E extends 'settled'
+  ? M extends 'generator'
+    ? AsyncGenerator<SettledResult<R>, void, undefined>
+    : M extends 'unordered'
+      ? AsyncGenerator<IndexedSettledResult<R>, void, undefined>
+      : Promise<S>
+  : M extends 'generator'
+    ? AsyncGenerator<R, void, undefined>
+    : M extends 'unordered'
+      ? AsyncGenerator<IndexedResult<R>, void, undefined>
+      : Promise<A>;
 
 let nextRunId = 1;
 
@@ -65,8 +93,12 @@ function checkSignal(name: string, signal: unknown): void {
     throw invalidArgument(name, 'an AbortSignal', signal);
 }
 
-export class Parallel<M extends ReturnAs = 'array'> {
+export class Parallel<M extends ReturnAs = 'array', E extends ErrorMode = 'fail-fast'> {
   readonly returnAs: M;
+  readonly errorMode: E;
+  /** Resolved `retries` (undefined: none). */
+  readonly retries: RetryPolicy | undefined;
+  readonly recycling: RecyclingOptions;
   readonly nJobs: number;
   readonly backendName: string;
   readonly verbose: number;
@@ -84,7 +116,7 @@ export class Parallel<M extends ReturnAs = 'array'> {
   private backend: ParallelBackend | undefined;
   private readonly workers: number;
 
-  constructor(options: ParallelOptions<M> = {}) {
+  constructor(options: ParallelOptions<M, E> = {}) {
     if (options === null || typeof options !== 'object') {
       throw invalidArgument('new Parallel(options): options', 'an object such as { nJobs: 4 }', options);
     }
@@ -106,12 +138,21 @@ export class Parallel<M extends ReturnAs = 'array'> {
       nested = false,
       progress = false,
       maxNbytes = '1M',
+      retries,
+      maxTasksPerWorker,
+      idleTimeoutMs,
+      maxWorkerRssMb,
     } = resolveOptions(options as ParallelOptions);
     const returnAs = options.returnAs ?? 'array';
     if (returnAs !== 'array' && returnAs !== 'generator' && returnAs !== 'unordered') {
       throw invalidArgument('returnAs', "'array', 'generator' or 'unordered'", returnAs);
     }
     this.returnAs = returnAs as M;
+    const errorMode = options.errorMode ?? 'fail-fast';
+    if (!ERROR_MODES.includes(errorMode))
+      throw invalidArgument('errorMode', "'fail-fast' or 'settled'", errorMode);
+    this.errorMode = errorMode as E;
+    this.retries = retryPolicy(retries);
     this.workers = effectiveNJobs(nJobs);
     if (typeof backend !== 'string' || !isRegisteredBackend(backend)) {
       const known = registeredBackendNames().map((n) => `'${n}'`);
@@ -151,6 +192,10 @@ export class Parallel<M extends ReturnAs = 'array'> {
     }
     this.progress = progress;
     this.maxNbytes = maxNbytesOption(maxNbytes);
+    this.recycling = { maxTasksPerWorker, idleTimeoutMs, maxWorkerRssMb };
+    for (const key of ['maxTasksPerWorker', 'idleTimeoutMs', 'maxWorkerRssMb'] as const)
+      if (this.recycling[key] === undefined) delete (this.recycling as Record<string, unknown>)[key];
+    checkRecycling(this.recycling, backend);
     this.sequentialBecauseNested = isJoblibWorker() && !nested && backend !== 'sequential';
   }
 
@@ -160,11 +205,14 @@ export class Parallel<M extends ReturnAs = 'array'> {
    * with that error (same class, message, stack and `cause`, plus `taskIndex` and `functionName`);
    * tasks not started by then never start.
    */
-  run<const T extends readonly Task[]>(
+  run<const T extends readonly Task[], X extends ErrorMode = E>(
     tasks: T,
-    options?: RunOptions,
-  ): RunReturn<M, RunResults<T>, TaskResult<T[number]>>;
-  run<R>(tasks: Iterable<Task<R>> | AsyncIterable<Task<R>>, options?: RunOptions): RunReturn<M, R[], R>;
+    options?: RunOptions<X>,
+  ): RunReturn<M, RunResults<T>, TaskResult<T[number]>, X, SettledResults<T>>;
+  run<R, X extends ErrorMode = E>(
+    tasks: Iterable<Task<R>> | AsyncIterable<Task<R>>,
+    options?: RunOptions<X>,
+  ): RunReturn<M, R[], R, X>;
   run(
     tasks: Iterable<Task> | AsyncIterable<Task>,
     options: RunOptions = {},
@@ -206,6 +254,13 @@ export class Parallel<M extends ReturnAs = 'array'> {
       error: (message) => new InvalidArgumentError(message),
     });
     checkSignal('run(tasks, options): options.signal', options?.signal);
+    const errorMode = options?.errorMode ?? this.errorMode;
+    if (!ERROR_MODES.includes(errorMode))
+      throw invalidArgument('run(tasks, options): options.errorMode', "'fail-fast' or 'settled'", errorMode);
+    const retry =
+      options?.retries === undefined
+        ? this.retries
+        : retryPolicy(options.retries, 'run(tasks, options): options.retries');
     if (Array.isArray(tasks)) {
       const bad = tasks.findIndex((item) => !isTask(item));
       if (bad >= 0) {
@@ -245,9 +300,22 @@ export class Parallel<M extends ReturnAs = 'array'> {
       );
     }
     const startedAt = performance.now();
+    const runId = nextRunId++;
+    // Verbose says which limit replaced a worker (the hub's key for it is one no run uses).
+    const stopListening =
+      this.verbose > 0 && backend.events
+        ? backend.events.listen(-1 - runId, (event) => {
+            if (event.type === 'worker-recycled')
+              reporter.print(recycledLine(event.worker, event.reason, this.recycling));
+          })
+        : undefined;
+    const { maxTasksPerWorker } = this.recycling;
     return {
       backend,
-      runId: nextRunId++,
+      runId,
+      errorMode,
+      ...(retry ? { retry } : {}),
+      ...(maxTasksPerWorker !== undefined && !backend.inProcess ? { maxBatchSize: maxTasksPerWorker } : {}),
       tasks,
       sizer,
       preDispatch,
@@ -259,6 +327,7 @@ export class Parallel<M extends ReturnAs = 'array'> {
           bar?.update(counters.completedTasks, counters.inputExhausted ? counters.dispatchedTasks : total);
         },
         finish: (outcome, counters) => {
+          stopListening?.();
           if (outcome === 'done') {
             bar?.update(counters.completedTasks, counters.dispatchedTasks);
             reporter.finished(counters);
@@ -298,6 +367,7 @@ export class Parallel<M extends ReturnAs = 'array'> {
     this.backend ??= factory({
       nJobs: this.workers,
       maxNbytes: this.maxNbytes,
+      recycling: this.recycling,
       ...(this.maxWorkerMemoryMb === undefined ? {} : { maxWorkerMemoryMb: this.maxWorkerMemoryMb }),
       ...(this.backendOptions === undefined ? {} : { options: this.backendOptions }),
     });

@@ -1,5 +1,5 @@
 import { isThenable } from '../values.ts';
-import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
+import type { BackendBatch, BatchOutcome, ParallelBackend, TaskFailure } from './backend.ts';
 
 /** Runs tasks one after another in the caller's thread, as a plain loop would (joblib's `n_jobs=1`). */
 export class SequentialBackend implements ParallelBackend {
@@ -11,6 +11,7 @@ export class SequentialBackend implements ParallelBackend {
   async runBatch(batch: BackendBatch): Promise<BatchOutcome> {
     const { fns, args, runId } = batch;
     const results: unknown[] = new Array(fns.length);
+    const failures: TaskFailure[] = [];
     for (let i = 0; i < fns.length; i++) {
       if (this.cancelled.has(runId)) return { ok: 'cancelled', completed: i };
       try {
@@ -18,10 +19,12 @@ export class SequentialBackend implements ParallelBackend {
         if (isThenable(value)) value = await value;
         results[i] = value;
       } catch (error) {
-        return { ok: false, failedAt: i, error };
+        // Settled mode, retries: the failure is this task's, the batch goes on.
+        if (!batch.keepGoing) return { ok: false, failedAt: i, error };
+        failures.push({ at: i, error });
       }
     }
-    return { ok: true, results };
+    return failures.length > 0 ? { ok: true, results, failures } : { ok: true, results };
   }
 
   cancelRun(runId: number): void {

@@ -20,6 +20,9 @@ import { isThenable } from '../values.ts';
 import { unclonableReason } from '../wire/clonable.ts';
 import type { BatchSizer } from './batch-size.ts';
 import type { RunCounters } from './counters.ts';
+import { type RecoveryHost, TaskRecovery } from './recovery.ts';
+import type { RetryPolicy } from './retry.ts';
+import { type ErrorMode, fulfilled, rejected } from './settled.ts';
 
 export interface RunObserver {
   /** After each completed batch. */
@@ -49,6 +52,12 @@ export interface RunSpec {
   readonly onResults?: (firstIndex: number, results: unknown[]) => void;
   /** Streaming back-pressure: while it returns false, no further batch is dispatched. */
   readonly mayDispatch?: () => boolean;
+  /** `'settled'`: a failed task gives a rejected entry instead of failing the run (results are entries). */
+  readonly errorMode?: ErrorMode;
+  /** How often, and when, a failed task runs again. */
+  readonly retry?: RetryPolicy;
+  /** No batch has more tasks than this (`maxTasksPerWorker`). */
+  readonly maxBatchSize?: number;
 }
 
 /** A handle on a run in progress, for streaming consumers. */
@@ -157,6 +166,9 @@ class TaskRun implements RunCounters {
   /** The input when it is a plain array, and the index of its next task. */
   private list: readonly unknown[] | undefined;
   private nextIndex = 0;
+  /** Settled mode or retries: a failed task is handled on its own (recovery.ts). */
+  private readonly recovery: TaskRecovery | undefined;
+  private readonly settledMode: boolean;
 
   constructor(private readonly spec: RunSpec) {
     this.promise = new Promise((resolve, reject) => {
@@ -174,6 +186,13 @@ class TaskRun implements RunCounters {
       this.list = tasks;
     if (this.knownLength !== undefined && !spec.onResults) this.results = new Array(this.knownLength);
     this.source = openSource(tasks);
+    this.settledMode = spec.errorMode === 'settled';
+    this.recovery =
+      this.settledMode || spec.retry ? new TaskRecovery(this.recoveryHost(), spec.retry) : undefined;
+    if (this.recovery) {
+      const recovery = this.recovery;
+      this.cleanups.push(() => recovery.dispose());
+    }
     if (signal?.aborted) {
       this.settled = true;
       this.aborted = true;
@@ -224,7 +243,7 @@ class TaskRun implements RunCounters {
   }
 
   private async nextBatch(): Promise<BackendBatch | undefined> {
-    let size = this.spec.sizer.size;
+    let size = Math.min(this.spec.sizer.size, this.spec.maxBatchSize ?? Number.POSITIVE_INFINITY);
     if (this.knownLength !== undefined && size > 1) {
       // The tail: smaller batches so that no worker is left with a long last batch while others idle.
       const remaining = this.knownLength - this.dispatchedTasks;
@@ -302,6 +321,7 @@ class TaskRun implements RunCounters {
     }
     if (timeoutMs !== undefined) batch.timeoutMs = timeoutMs;
     if (uniform) batch.uniform = true;
+    if (this.recovery) batch.keepGoing = true;
     return batch;
   }
 
@@ -337,11 +357,13 @@ class TaskRun implements RunCounters {
     return located;
   }
 
-  private submit(batch: BackendBatch): void {
+  private submit(batch: BackendBatch, again = false): void {
     const count = batch.fns.length;
     this.inFlight++;
-    this.dispatchedTasks += count;
-    this.dispatchedBatches++;
+    if (!again) {
+      this.dispatchedTasks += count;
+      this.dispatchedBatches++;
+    }
     const startedAt = performance.now();
     let pending: Promise<BatchOutcome>;
     try {
@@ -358,6 +380,19 @@ class TaskRun implements RunCounters {
   private onOutcome(batch: BackendBatch, outcome: BatchOutcome, seconds: number): void {
     this.inFlight--;
     if (this.settled) return;
+    if (
+      this.recovery &&
+      outcome.ok !== 'cancelled' &&
+      (this.settledMode ||
+        outcome.ok === false ||
+        outcome.failures ||
+        outcome.results.length < batch.fns.length)
+    ) {
+      this.spec.sizer.completed(batch.fns.length, seconds);
+      this.recovery.outcome(batch, outcome);
+      if (!this.finishIfDone()) void this.pump();
+      return;
+    }
     if (outcome.ok === true) {
       const { results } = outcome;
       if (this.spec.onResults) this.spec.onResults(batch.firstIndex, results);
@@ -383,8 +418,51 @@ class TaskRun implements RunCounters {
   private onBatchError(batch: BackendBatch, error: unknown): void {
     this.inFlight--;
     if (this.settled) return;
+    if (this.recovery) {
+      this.recovery.batchError(batch, error);
+      if (!this.finishIfDone()) void this.pump();
+      return;
+    }
     const ours = error instanceof WorkerCrashedError || error instanceof TimeoutError;
     this.fail(ours ? error : (findUnsendable(batch, error) ?? error));
+  }
+
+  /** What recovery.ts may do to this run. */
+  private recoveryHost(): RecoveryHost {
+    const run = this;
+    const { spec } = this;
+    const store = (firstIndex: number, entries: unknown[]) => {
+      if (spec.onResults) spec.onResults(firstIndex, entries);
+      else copyResults(this.results, firstIndex, entries);
+      this.completedTasks += entries.length;
+      spec.observer.progress(this, this.knownLength);
+    };
+    return {
+      runId: spec.runId,
+      events: spec.backend.events,
+      settled: this.settledMode,
+      get done() {
+        return run.settled;
+      },
+      deliver: (firstIndex, results) =>
+        store(firstIndex, this.settledMode ? Array.from(results, fulfilled) : Array.from(results)),
+      deliverFailure: (index, error) => store(index, [rejected(error)]),
+      resubmit: (batch) => {
+        if (!this.settled) this.submit(batch, true);
+      },
+      hold: () => {
+        this.inFlight++;
+      },
+      release: () => {
+        this.inFlight--;
+        if (!this.finishIfDone()) void this.pump();
+      },
+      fail: (error) => this.fail(error),
+      findUnsendable: (batch, error) => {
+        const found = findUnsendable(batch, error);
+        return found ? { taskIndex: found.taskIndex, error: found } : undefined;
+      },
+    };
   }
 
   private finishIfDone(): boolean {
