@@ -20,7 +20,7 @@ import { isThenable } from '../values.ts';
 import { unclonableReason } from '../wire/clonable.ts';
 import type { BatchSizer } from './batch-size.ts';
 import type { RunCounters } from './counters.ts';
-import { type RecoveryHost, TaskRecovery } from './recovery.ts';
+import { type RecoveryHost, sliceBatch, TaskRecovery } from './recovery.ts';
 import type { RetryPolicy } from './retry.ts';
 import { type ErrorMode, fulfilled, rejected } from './settled.ts';
 
@@ -400,6 +400,9 @@ class TaskRun implements RunCounters {
       this.completedTasks += results.length;
       this.spec.sizer.completed(results.length, seconds);
       this.spec.observer.progress(this, this.knownLength);
+      // A worker stopped early to be replaced (maxWorkerRssMb): the rest of the batch runs elsewhere.
+      if (results.length < batch.fns.length)
+        this.submit(sliceBatch(batch, results.length, batch.fns.length), true);
       if (!this.finishIfDone()) void this.pump();
       return;
     }
