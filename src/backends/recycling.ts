@@ -25,6 +25,13 @@ function bad(name: string, expected: string, got: unknown): InvalidArgumentError
 /** Checks the recycling options; `backend` is the resolved backend name. */
 export function checkRecycling(options: RecyclingOptions, backend: string): void {
   const { maxTasksPerWorker, idleTimeoutMs, maxWorkerRssMb } = options;
+  if (backend === 'redis') {
+    const given = Object.entries(options).find(([, value]) => value !== undefined)?.[0];
+    if (given)
+      throw new InvalidArgumentError(
+        `${given} is not an option of backend 'redis': its workers are started and managed by \`joblib-ts worker\`, not by the caller.`,
+      );
+  }
   if (
     maxTasksPerWorker !== undefined &&
     (typeof maxTasksPerWorker !== 'number' || !Number.isInteger(maxTasksPerWorker) || maxTasksPerWorker < 1)
@@ -38,7 +45,7 @@ export function checkRecycling(options: RecyclingOptions, backend: string): void
   if (maxWorkerRssMb !== undefined) {
     if (typeof maxWorkerRssMb !== 'number' || !Number.isFinite(maxWorkerRssMb) || maxWorkerRssMb <= 0)
       throw bad('maxWorkerRssMb', 'a number of megabytes > 0', maxWorkerRssMb);
-    if (backend !== 'processes' && backend !== 'redis')
+    if (backend !== 'processes')
       throw new InvalidArgumentError(
         `maxWorkerRssMb applies to backend 'processes' only (threads share one process's memory; use maxWorkerMemoryMb for a thread's heap limit); got backend ${JSON.stringify(backend)}.`,
       );

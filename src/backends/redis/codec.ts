@@ -65,11 +65,20 @@ export interface BatchPayload {
   readonly a: readonly (readonly unknown[])[];
   /** The run's `timeoutMs`, enforced by the worker's local pool. */
   readonly t?: number;
+  /** Keep going past a failed task and report each failure (settled mode, retries). */
+  readonly k?: 1;
+}
+
+/** A task of a batch that failed, with `k`: its position and what it threw. */
+export interface WireFailure {
+  readonly at: number;
+  readonly e: SerializedThrown;
 }
 
 /** What a worker pushes to the call's results list for a batch. */
 export type WireOutcome =
-  | { readonly s: number; readonly ok: true; readonly r: unknown[] }
+  /** `fl`: with `k`, the tasks that failed (their `r` entries are empty). */
+  | { readonly s: number; readonly ok: true; readonly r: unknown[]; readonly fl?: readonly WireFailure[] }
   | {
       readonly s: number;
       readonly ok: false;
@@ -77,6 +86,9 @@ export type WireOutcome =
       readonly e: SerializedThrown;
       readonly host: string;
       readonly worker: string;
+      /** With `k`: the results (and failures) of the tasks before `at`, when the worker kept them. */
+      readonly r?: unknown[];
+      readonly fl?: readonly WireFailure[];
     }
   | { readonly s: number; readonly ok: 'cancelled'; readonly completed: number }
   /** The batch could not run at all (its payload was gone...): fails the call. */

@@ -59,6 +59,7 @@ export function encodeBatch(call: Call, batch: BackendBatch, options: ResolvedBa
     f: single ? (f[0] ?? 0) : f,
     a: args,
     ...(timeoutMs === undefined ? {} : { t: timeoutMs }),
+    ...(batch.keepGoing ? { k: 1 as const } : {}),
   };
   return pack(payload);
 }

@@ -17,7 +17,15 @@ import type { LocatedFunction } from '../../locate/index.ts';
 import type { BackendBatch, BatchOutcome, ParallelBackend } from '../backend.ts';
 import { ProcessesBackend } from '../processes.ts';
 import { ThreadsBackend } from '../threads.ts';
-import { type BatchPayload, BlobRef, canEncode, pack, unpack, type WireOutcome } from './codec.ts';
+import {
+  type BatchPayload,
+  BlobRef,
+  canEncode,
+  pack,
+  unpack,
+  type WireFailure,
+  type WireOutcome,
+} from './codec.ts';
 import { fromWire, realRoot, type WorkerSide } from './modules.ts';
 import {
   createClient,
@@ -335,6 +343,7 @@ export class RedisWorker {
       locations,
       args,
       ...(typeof payload.t === 'number' ? { timeoutMs: payload.t } : {}),
+      ...(payload.k ? { keepGoing: true as const } : {}),
     };
     let outcome: BatchOutcome;
     this.local.startRun?.(run);
@@ -358,7 +367,22 @@ export class RedisWorker {
       }
       return { s: seq, ok: 'cancelled', completed: outcome.completed };
     }
-    if (outcome.ok === false) return this.failure(seq, outcome.failedAt, outcome.error);
+    if (outcome.ok === false) {
+      const failed = this.failure(seq, outcome.failedAt, outcome.error);
+      if (!payload.k || !outcome.results) return failed;
+      // Kept going: the tasks before the one that crashed keep their results.
+      const kept = this.keptResults(outcome.results, outcome.failures);
+      return { ...failed, r: kept.results, ...(kept.failures.length > 0 ? { fl: kept.failures } : {}) };
+    }
+    if (payload.k) {
+      const kept = this.keptResults(outcome.results, outcome.failures);
+      return {
+        s: seq,
+        ok: true,
+        r: kept.results,
+        ...(kept.failures.length > 0 ? { fl: kept.failures } : {}),
+      };
+    }
     try {
       pack(outcome.results);
     } catch (error) {
@@ -373,7 +397,40 @@ export class RedisWorker {
     return { s: seq, ok: true, r: outcome.results };
   }
 
-  private failure(seq: number, at: number, error: unknown): WireOutcome {
+  /**
+   * A batch that kept going: its failures as they travel, and each result that cannot go back through
+   * Redis made its own task's failure rather than the batch's.
+   */
+  private keptResults(
+    results: readonly unknown[],
+    failures: readonly { at: number; error: unknown }[] | undefined,
+  ): { results: unknown[]; failures: WireFailure[] } {
+    const out: WireFailure[] = (failures ?? []).map((f) => ({
+      at: f.at,
+      e: serializeThrown(f.error, canEncode),
+    }));
+    const kept = results.map((value, at) => {
+      try {
+        pack(value);
+        return value;
+      } catch (error) {
+        out.push({
+          at,
+          e: serializeThrown(
+            new TypeError(
+              `The result of this task cannot be sent back through Redis (${(error as Error).message}). Return plain data: numbers, strings, arrays, plain objects, typed arrays, Map, Set, Date, BigInt.`,
+            ),
+            canEncode,
+          ),
+        });
+        return undefined;
+      }
+    });
+    out.sort((a, b) => a.at - b.at);
+    return { results: kept, failures: out };
+  }
+
+  private failure(seq: number, at: number, error: unknown): Extract<WireOutcome, { ok: false }> {
     return {
       s: seq,
       ok: false,
