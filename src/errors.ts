@@ -134,6 +134,8 @@ export class TaskImportError extends JoblibError {
 /** A worker thread or process died while it held tasks. */
 export class WorkerCrashedError extends JoblibError implements TaskFailureInfo, WorkerForensics {
   override name = 'WorkerCrashedError';
+  /** With `retries`: how many times the task ran. */
+  declare readonly attempts?: number;
   declare readonly argsSummary?: string;
   declare readonly worker?: string;
   declare readonly peakRssBytes?: number;
@@ -162,6 +164,8 @@ export class WorkerCrashedError extends JoblibError implements TaskFailureInfo, 
 /** A task ran longer than `timeoutMs`; its worker was terminated and replaced. */
 export class TimeoutError extends JoblibError implements TaskFailureInfo, WorkerForensics {
   override name = 'TimeoutError';
+  /** With `retries`: how many times the task ran. */
+  declare readonly attempts?: number;
   declare readonly argsSummary?: string;
   declare readonly worker?: string;
   declare readonly peakRssBytes?: number;
