@@ -681,7 +681,8 @@ export class WorkerPool {
       const { timeout } = stopping;
       const at = timeout.taskIndex - (running?.batch.firstIndex ?? 0);
       // A batch that keeps going loses only the task that ran late; the others run again elsewhere.
-      if (running?.batch.keepGoing) running.resolve({ ok: false, failedAt: at, error: timeout });
+      if (running?.batch.keepGoing)
+        running.resolve({ ok: false, failedAt: at, error: timeout, ...this.partialOf(worker, running, at) });
       else running?.reject(timeout);
     } else {
       const culprit = this.culprit(worker, running, error);

@@ -2,6 +2,7 @@
  * The worker side, shared by thread and process workers: import each task's module once, call the
  * export, and answer with the results or the first error.
  */
+import { getHeapStatistics } from 'node:v8';
 import type { AnyFunction } from '../delayed.ts';
 import { serializeThrown } from '../errors.ts';
 import { sourceHash } from '../locate/source-hash.ts';
@@ -26,10 +27,21 @@ export interface ExecutorOptions {
   onTaskStart?: (message: BatchMessage, at: number) => void;
 }
 
-/** This worker's resident memory and its own heap in use, for `maxWorkerRssMb` and crash reports. */
-function memoryReport(): MemoryReport {
-  const { rss, heapUsed } = process.memoryUsage();
-  return [rss, heapUsed];
+/** The resident memory as last read, and when (reading it costs about 30 µs: at most every 100 ms). */
+let lastRss = 0;
+let rssReadAt = Number.NEGATIVE_INFINITY;
+
+/**
+ * This worker's resident memory and its own heap in use, for `maxWorkerRssMb` and crash reports.
+ * `fresh`: read the resident memory now (the pool compares it with `maxWorkerRssMb`).
+ */
+function memoryReport(fresh = false): MemoryReport {
+  const now = performance.now();
+  if (fresh || now - rssReadAt > 100) {
+    lastRss = process.memoryUsage.rss();
+    rssReadAt = now;
+  }
+  return [lastRss, getHeapStatistics().used_heap_size];
 }
 
 function canClone(value: unknown): boolean {
@@ -116,7 +128,7 @@ export class TaskExecutor {
   async runBatch(message: BatchMessage): Promise<FromWorker> {
     const reply = await this.runTasks(message);
     this.keeping = undefined;
-    if (reply.t === 'done' || reply.t === 'fail') reply.mem = memoryReport();
+    if (reply.t === 'done' || reply.t === 'fail') reply.mem = memoryReport(message.maxRss !== undefined);
     return reply;
   }
 
