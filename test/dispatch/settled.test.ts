@@ -298,3 +298,28 @@ test('sequential (nJobs: 1) honours settled and retries too', async () => {
   assert.equal(reasonOf(entries[1]).taskIndex, 1);
   assert.equal(entries[2]?.status, 'fulfilled');
 });
+
+test('types: settled entries in every returnAs mode, per Parallel and per run', () => {
+  // Type-level only (checked by the typecheck); nothing runs.
+  async function types(): Promise<void> {
+    const tasks = [delayed(where)(1), delayed(where)(2)];
+    const settled = new Parallel({ errorMode: 'settled' });
+    const entries = await settled.run(tasks);
+    expectType<SettledResult<{ i: number; pid: number; threadId: number }>[]>(entries);
+    // @ts-expect-error: settled entries are not bare results
+    expectType<{ i: number }[]>(entries);
+    const tuple = await settled.run([delayed(where)(1), delayed(mixed)(2, 'ok')] as const);
+    expectType<[SettledResult<{ i: number; pid: number; threadId: number }>, SettledResult<unknown>]>(tuple);
+    const failFast = new Parallel({});
+    expectType<{ i: number }[]>(await failFast.run(tasks));
+    expectType<SettledResult<{ i: number }>[]>(await failFast.run(tasks, { errorMode: 'settled' }));
+    for await (const entry of new Parallel({ returnAs: 'generator', errorMode: 'settled' }).run(tasks))
+      expectType<SettledResult<{ i: number }>>(entry);
+    for await (const entry of new Parallel({ returnAs: 'unordered' }).run(tasks, { errorMode: 'settled' })) {
+      expectType<number>(entry.index);
+      if (entry.status === 'fulfilled') expectType<{ i: number }>(entry.value);
+      else expectType<unknown>(entry.reason);
+    }
+  }
+  assert.equal(typeof types, 'function');
+});
