@@ -32,6 +32,8 @@ export interface BackendBatch {
    * the first failure (`ok: false`); the dispatcher then runs the rest again.
    */
   readonly keepGoing?: true;
+  /** A retry: the attempt this is of its one task (2 for the first retry); absent on a first run. */
+  readonly attempt?: number;
 }
 
 /** Task `at` of a batch failed with `error` (already rebuilt on this side). */

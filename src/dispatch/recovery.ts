@@ -96,6 +96,11 @@ export class TaskRecovery {
     for (let i = 0; i < size; i++) this.host.resubmit(sliceBatch(batch, i, i + 1));
   }
 
+  /** The attempt task `index` is on (1 until it has failed once): for 'task-done' events. */
+  attemptOf(index: number): number {
+    return this.attempts.get(index) ?? 1;
+  }
+
   /** Stops the retries still waiting for their delay (the run has settled). */
   dispose(): void {
     for (const timer of this.timers) clearTimeout(timer);
@@ -158,7 +163,7 @@ export class TaskRecovery {
       attempt: attempt + 1,
       delayMs: retry.delayMs,
     });
-    const again = sliceBatch(batch, at, at + 1);
+    const again: BackendBatch = { ...sliceBatch(batch, at, at + 1), attempt: attempt + 1 };
     if (retry.delayMs <= 0) {
       host.resubmit(again);
       return;
