@@ -556,7 +556,8 @@ export class WorkerPool {
     worker.idleCheck = true;
     setImmediate(() => {
       worker.idleCheck = false;
-      if (worker.outstanding.length === 0 && worker.alive && worker.refed) {
+      // A worker being stopped stays ref'd until it has exited: a batch may wait for its place.
+      if (worker.outstanding.length === 0 && worker.alive && worker.refed && !worker.stopping) {
         worker.handle.unref();
         worker.refed = false;
       }
