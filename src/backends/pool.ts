@@ -295,11 +295,9 @@ export class WorkerPool {
     if (worker.forget.length > 0) message.forget = worker.forget;
     if (batch.timeoutMs !== undefined) message.report = true;
     if (batch.spilled) message.spilled = true;
-    if (batch.keepGoing) {
-      message.keep = true;
-      // A crash must name its task, for the others of the batch to keep their results.
-      message.report = true;
-    }
+    // No per-task report for it: a process names its task on the way out (process.exit, a throw), and
+    // a batch whose crash names none (a kill, V8 out of memory) is run again task by task (recovery.ts).
+    if (batch.keepGoing) message.keep = true;
     const rssMb = this.extras.recycling?.maxWorkerRssMb;
     if (rssMb !== undefined) message.maxRss = rssMb * 1024 * 1024;
     try {
