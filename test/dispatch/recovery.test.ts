@@ -37,7 +37,9 @@ function fakeRun(settled: boolean) {
     events: hub,
     settled,
     done: false,
-    deliver: (first, results) => results.forEach((r, i) => log.delivered.set(first + i, r)),
+    deliver: (first, results) => {
+      for (const [i, r] of results.entries()) log.delivered.set(first + i, r);
+    },
     deliverFailure: (index, error) => log.failures.set(index, error),
     resubmit: (b) => log.resubmitted.push([b.firstIndex, b.fns.length]),
     hold: () => {},
