@@ -34,6 +34,8 @@ export interface BackendBatch {
   readonly keepGoing?: true;
   /** A retry: the attempt this is of its one task (2 for the first retry); absent on a first run. */
   readonly attempt?: number;
+  /** A retry after a crash or a timeout: run it on a new worker where the backend can start one. */
+  readonly freshWorker?: true;
 }
 
 /** Task `at` of a batch failed with `error` (already rebuilt on this side). */

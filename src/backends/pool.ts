@@ -465,7 +465,9 @@ export class WorkerPool {
       }
       if (!best || worker.outstanding.length < best.outstanding.length) best = worker;
     }
-    if (best && (best.outstanding.length === 0 || this.workers.length >= this.size)) return best;
+    // A retry after a crash or a timeout goes to a new worker while there is room for one.
+    const fresh = pending.batch.freshWorker === true && this.workers.length < this.size;
+    if (best && !fresh && (best.outstanding.length === 0 || this.workers.length >= this.size)) return best;
     // Workers being replaced still count: the batch waits for one of them to exit.
     if (!best && this.workers.length >= this.size) return undefined;
     if (starting >= this.maxStarting) return undefined;

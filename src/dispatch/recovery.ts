@@ -163,7 +163,14 @@ export class TaskRecovery {
       attempt: attempt + 1,
       delayMs: retry.delayMs,
     });
-    const again: BackendBatch = { ...sliceBatch(batch, at, at + 1), attempt: attempt + 1 };
+    const again: BackendBatch = {
+      ...sliceBatch(batch, at, at + 1),
+      attempt: attempt + 1,
+      // Its worker died or was stopped with it: the next attempt starts clean on a new one.
+      ...(error instanceof WorkerCrashedError || error instanceof TimeoutError
+        ? { freshWorker: true as const }
+        : {}),
+    };
     if (retry.delayMs <= 0) {
       host.resubmit(again);
       return;

@@ -29,6 +29,7 @@ function fakeRun(settled: boolean) {
     delivered: new Map<number, unknown>(),
     failures: new Map<number, unknown>(),
     resubmitted: [] as [number, number][],
+    batches: [] as BackendBatch[],
     failed: undefined as unknown,
     events,
   };
@@ -41,7 +42,10 @@ function fakeRun(settled: boolean) {
       for (const [i, r] of results.entries()) log.delivered.set(first + i, r);
     },
     deliverFailure: (index, error) => log.failures.set(index, error),
-    resubmit: (b) => log.resubmitted.push([b.firstIndex, b.fns.length]),
+    resubmit: (b) => {
+      log.resubmitted.push([b.firstIndex, b.fns.length]);
+      log.batches.push(b);
+    },
     hold: () => {},
     release: () => {},
     fail: (error) => {
@@ -110,4 +114,16 @@ test('a crash that names no task of its batch sends each task again alone', () =
     [1, 1],
     [2, 1],
   ]);
+});
+
+test('a retry after a crash asks for a new worker and says its attempt', () => {
+  const { host, log } = fakeRun(true);
+  new TaskRecovery(host, retryPolicy(2)).batchError(
+    batch(4, 1),
+    new WorkerCrashedError('boom', 4, 'task', 1, null),
+  );
+  assert.deepEqual(
+    log.batches.map((b) => [b.firstIndex, b.attempt, b.freshWorker]),
+    [[4, 2, true]],
+  );
 });
