@@ -70,7 +70,7 @@ export function retryPolicy(value: unknown, name = 'retries'): RetryPolicy | und
 /**
  * After attempt `attempt` (1 for the first run) failed with `error`: the delay before the next one,
  * or undefined when the task has no retry left or `retryOn` says no. A `retryOn` that throws counts
- * as no, and its error becomes the task's `cause`-less companion on `retryOnError`.
+ * as no; what it threw is kept on the task's error as `retryOnError`.
  */
 export function nextRetry(
   policy: RetryPolicy | undefined,
