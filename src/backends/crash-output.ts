@@ -95,7 +95,7 @@ function beforeEmptyLines(text: string, at: number, atLineStart: boolean): numbe
 }
 
 /** How many of a worker's last stderr lines a crash or timeout error shows. */
-const TAIL_LINES = 20;
+export const TAIL_LINES = 20;
 
 /** The last lines a worker process wrote on stderr (each cut at 500 characters). */
 export class StderrTail {

@@ -23,6 +23,7 @@ import { packArgs } from '../wire/packed-numbers.ts';
 import type { BatchMessage, FailedTask, FromWorker, ToWorker } from '../wire/protocol.ts';
 import { decodeTags } from '../wire/tagged.ts';
 import type { BackendBatch, BatchOutcome, TaskFailure } from './backend.ts';
+import { StderrTail, TAIL_LINES } from './crash-output.ts';
 import { describeForensics, summarizeArgs } from './forensics.ts';
 import { markInitializerError } from './initializer-error.ts';
 import {
@@ -106,6 +107,11 @@ interface PooledWorker {
   stopping?: 'abort' | 'recycle' | { timeout: TimeoutError };
   /** Tasks given, memory seen, and whether it is being replaced (recycling.ts). */
   readonly life: WorkerLife;
+  /**
+   * Processes: the last stderr lines its tasks wrote, which reach the caller as log messages (output
+   * capture) rather than on its stderr: part of a crash's `stderrTail`.
+   */
+  capturedStderr?: StderrTail;
   /** What a dying worker said its running batch's finished tasks gave (`keepGoing` batches). */
   partial?: Extract<FromWorker, { t: 'partial' }>;
   /** For timeouts: the position last seen in the running batch, and since when. */
@@ -543,6 +549,10 @@ export class WorkerPool {
       // A running batch's (ahead of its answer), or an answered one's (a timer it left behind).
       const batch =
         worker.outstanding.find((p) => p.id === message.id)?.batch ?? this.answered.get(message.id);
+      if (message.t === 'log' && message.s === 'stderr' && worker.handle.stderrTail) {
+        worker.capturedStderr ??= new StderrTail();
+        worker.capturedStderr.push(`${message.line}\n`);
+      }
       if (batch) emitWorkerOutput(this.runHubs.get(batch.runId), batch.runId, batch.firstIndex, message);
       else if (message.t === 'log') process[message.s].write(`${message.line}\n`);
       return;
@@ -686,6 +696,9 @@ export class WorkerPool {
     stderrTail = worker.handle.stderrTail?.(),
   ): WorkerForensics {
     const { peakRss, peakHeap } = worker.life;
+    const captured = worker.capturedStderr?.lines();
+    // Its raw stderr and its tasks' captured stderr lines (these came through the IPC channel, last).
+    if (captured && captured.length > 0) stderrTail = [...(stderrTail ?? []), ...captured].slice(-TAIL_LINES);
     return {
       worker: worker.handle.label,
       ...(args ? { argsSummary: summarizeArgs(args) } : {}),
