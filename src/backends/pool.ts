@@ -483,7 +483,8 @@ export class WorkerPool {
     const recycling = this.extras.recycling;
     for (const worker of this.workers) {
       if (!worker.ready) starting++;
-      if (worker.life.retiring) continue;
+      // Being replaced, or stopped (an aborted run's, a timed-out task's): its exit makes room.
+      if (worker.life.retiring || worker.stopping) continue;
       // A worker that has used up its tasks is replaced once its queue is done (recycling.ts).
       const full = recycling && mayTake(worker.life, pending.batch.fns.length, recycling);
       if (full) {
@@ -566,6 +567,11 @@ export class WorkerPool {
     if (index < 0) return;
     const [pending] = worker.outstanding.splice(index, 1) as [Pending];
     worker.watched = undefined;
+    // Stopped for an aborted run, it finished that batch before its end came: the batches queued
+    // behind it (other runs') go to other workers now, or its exit would settle the next one as
+    // the aborted run's.
+    if (worker.stopping === 'abort' && worker.outstanding.length > 0)
+      this.held.unshift(...worker.outstanding.splice(0));
     if (worker.outstanding.length === 0 && worker.alive) this.unrefWhenIdle(worker);
     const recycling = this.extras.recycling;
     const mem = message.t === 'cancelled' ? undefined : message.mem;
