@@ -9,12 +9,15 @@ import { checkKnownOptions } from './known-options.ts';
 import { PARALLEL_OPTION_NAMES, type ParallelOptions } from './options.ts';
 
 /**
- * What can be set for a scope: every `Parallel` option except the per-instance `signal` and
- * `returnAs` (which decides the type `run()` returns, so it must be visible where `Parallel` is made).
+ * What can be set for a scope: every `Parallel` option except the per-instance `signal`, and
+ * `returnAs` and `errorMode` (which decide the type `run()` returns, so they must be visible where
+ * `Parallel` is made).
  */
-export type ParallelConfig = Omit<ParallelOptions, 'signal' | 'returnAs'>;
+export type ParallelConfig = Omit<ParallelOptions, 'signal' | 'returnAs' | 'errorMode'>;
 
-const CONFIG_OPTION_NAMES = PARALLEL_OPTION_NAMES.filter((name) => name !== 'signal' && name !== 'returnAs');
+const CONFIG_OPTION_NAMES = PARALLEL_OPTION_NAMES.filter(
+  (name) => name !== 'signal' && name !== 'returnAs' && name !== 'errorMode',
+);
 
 const storage = new AsyncLocalStorage<ParallelConfig>();
 
@@ -42,6 +45,8 @@ export function parallelConfig<T>(config: ParallelConfig, fn: () => T): T {
         'signal belongs to one Parallel or one run(): new Parallel({ signal }) or run(tasks, { signal })',
       returnAs:
         'returnAs decides the type run() returns, so it is given where the Parallel is made: new Parallel({ returnAs })',
+      errorMode:
+        "errorMode decides the type run() returns, so it is given where the Parallel is made or run: new Parallel({ errorMode: 'settled' }) or run(tasks, { errorMode })",
     },
     error: (message) => new InvalidArgumentError(message),
   });

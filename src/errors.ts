@@ -9,6 +9,30 @@ export interface TaskFailureInfo {
   taskIndex: number;
   /** Name of the task's function (its export name when it came from a module). */
   functionName: string;
+  /** With `retries`: how many times the task ran (set on the last attempt's error). */
+  attempts?: number;
+}
+
+/**
+ * What a worker's death or a timeout tells about it, on `WorkerCrashedError` and `TimeoutError`:
+ * which task's arguments, how much memory the worker had, what it last wrote.
+ */
+export interface WorkerForensics {
+  /** The task's arguments as `util.inspect` shows them, cut at about 200 characters. */
+  readonly argsSummary?: string;
+  /** The worker: `thread 3`, `process 12345`. */
+  readonly worker?: string;
+  /** The worker's highest resident memory as last reported (bytes; a thread reports its process's). */
+  readonly peakRssBytes?: number;
+  /** The worker's highest heap in use as last reported (bytes; a thread's own heap). */
+  readonly peakHeapBytes?: number;
+  /** Processes: the last lines the worker wrote on stderr. */
+  readonly stderrTail?: readonly string[];
+}
+
+function assignForensics(target: object, details: WorkerForensics): void {
+  for (const [key, value] of Object.entries(details))
+    if (value !== undefined) Object.assign(target, { [key]: value });
 }
 
 /** Base class of the errors joblib-ts raises itself (not the errors of user tasks, which keep their class). */
@@ -108,8 +132,15 @@ export class TaskImportError extends JoblibError {
 }
 
 /** A worker thread or process died while it held tasks. */
-export class WorkerCrashedError extends JoblibError implements TaskFailureInfo {
+export class WorkerCrashedError extends JoblibError implements TaskFailureInfo, WorkerForensics {
   override name = 'WorkerCrashedError';
+  /** With `retries`: how many times the task ran. */
+  declare readonly attempts?: number;
+  declare readonly argsSummary?: string;
+  declare readonly worker?: string;
+  declare readonly peakRssBytes?: number;
+  declare readonly peakHeapBytes?: number;
+  declare readonly stderrTail?: readonly string[];
   /**
    * What the worker process wrote on stderr as it died (V8's out-of-memory report, an uncaught
    * error): kept here rather than printed on top of this error.
@@ -121,23 +152,34 @@ export class WorkerCrashedError extends JoblibError implements TaskFailureInfo {
     readonly functionName: string,
     readonly exitCode: number | null,
     readonly signal: string | null,
-    details: { workerStderr?: string } = {},
+    details: { workerStderr?: string } & WorkerForensics = {},
   ) {
     super(message);
-    if (details.workerStderr !== undefined) this.workerStderr = details.workerStderr;
+    const { workerStderr, ...forensics } = details;
+    if (workerStderr !== undefined) this.workerStderr = workerStderr;
+    assignForensics(this, forensics);
   }
 }
 
 /** A task ran longer than `timeoutMs`; its worker was terminated and replaced. */
-export class TimeoutError extends JoblibError implements TaskFailureInfo {
+export class TimeoutError extends JoblibError implements TaskFailureInfo, WorkerForensics {
   override name = 'TimeoutError';
+  /** With `retries`: how many times the task ran. */
+  declare readonly attempts?: number;
+  declare readonly argsSummary?: string;
+  declare readonly worker?: string;
+  declare readonly peakRssBytes?: number;
+  declare readonly peakHeapBytes?: number;
+  declare readonly stderrTail?: readonly string[];
   constructor(
     message: string,
     readonly taskIndex: number,
     readonly functionName: string,
     readonly timeoutMs: number,
+    details: WorkerForensics = {},
   ) {
     super(message);
+    assignForensics(this, details);
   }
 }
 

@@ -50,12 +50,14 @@ export type JoblibEvent =
       readonly delayMs: number;
     })
   | (EventBase & { readonly type: 'worker-started'; readonly worker: string })
+  /** Every worker exit (a crash's too: then after its `worker-crashed`). */
   | (EventBase & {
       readonly type: 'worker-exited';
       readonly worker: string;
       readonly exitCode: number | null;
       readonly signal: string | null;
     })
+  /** A worker died while it held a task: `worker-exited` follows it, as for every exit. */
   | (EventBase & {
       readonly type: 'worker-crashed';
       readonly worker: string;

@@ -15,8 +15,16 @@ export { taskContext, workerContext } from './context/task-context.ts';
 export { cpuCount, effectiveNJobs } from './cpu.ts';
 export type { DelayedFunction, Task, TaskResult } from './delayed.ts';
 export { delayed, isTask } from './delayed.ts';
+export type { Retries, RetryOptions } from './dispatch/retry.ts';
+export type {
+  ErrorMode,
+  FulfilledEntry,
+  IndexedSettledResult,
+  RejectedEntry,
+  SettledResult,
+} from './dispatch/settled.ts';
 export type { IndexedResult } from './dispatch/stream.ts';
-export type { TaskFailureInfo } from './errors.ts';
+export type { TaskFailureInfo, WorkerForensics } from './errors.ts';
 export {
   InterruptedError,
   InvalidArgumentError,
@@ -62,7 +70,7 @@ export type {
 } from './memory/index.ts';
 export { CachedResult, DiskStore, expiresAfter, Memory, MemoryError } from './memory/index.ts';
 export type { BuiltinBackendName, LogsMode, ParallelOptions, ReturnAs, RunOptions } from './options.ts';
-export type { RunResults, RunReturn } from './parallel.ts';
+export type { RunResults, RunReturn, SettledResults } from './parallel.ts';
 export { Parallel } from './parallel.ts';
 export type { Compress, CompressMethod, DumpOptions, DumpResult, PersistErrorCode } from './persist.ts';
 export { dump, load, PersistError, zstdAvailable } from './persist.ts';

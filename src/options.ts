@@ -1,3 +1,6 @@
+import type { Retries } from './dispatch/retry.ts';
+import type { ErrorMode } from './dispatch/settled.ts';
+
 /**
  * What `new Parallel(options)` and `run(tasks, options)` accept. A module of its own so that
  * `parallelConfig` (config.ts) and `Parallel` (parallel.ts) both read it without importing each other.
@@ -15,9 +18,34 @@ export type BuiltinBackendName = 'threads' | 'processes' | 'sequential' | 'redis
  */
 export type ReturnAs = 'array' | 'generator' | 'unordered';
 
-export interface ParallelOptions<M extends ReturnAs = ReturnAs> {
+export interface ParallelOptions<M extends ReturnAs = ReturnAs, E extends ErrorMode = 'fail-fast'> {
   /** `'array'` (default), `'generator'` (ordered stream) or `'unordered'` (stream in completion order). */
   returnAs?: M;
+  /**
+   * `'fail-fast'` (the default, joblib's): the first failed task fails the run. `'settled'`: every task
+   * gives an entry shaped as `Promise.allSettled`'s (`{ status: 'fulfilled', value }` or
+   * `{ status: 'rejected', reason }`), in input order; a throw, a timeout, a worker crash and a result
+   * that cannot be sent back each land in their task's own entry. Per run too: `run(tasks, { errorMode })`.
+   */
+  errorMode?: E;
+  /**
+   * A failed task runs again, up to `count` times (on another worker after a crash or a timeout):
+   * a number, or `{ count, delayMs, backoff, retryOn(error, attempt) }`. The last attempt's error
+   * carries `attempts`. Works in both error modes, on every backend.
+   */
+  retries?: Retries;
+  /**
+   * A worker is replaced after this many tasks (between batches; batches are never larger), against
+   * tasks that leak (Python multiprocessing's `maxtasksperchild`). Threads and processes.
+   */
+  maxTasksPerWorker?: number;
+  /** An idle worker exits after this many ms without a task, freeing its memory (default 300,000, as loky's). */
+  idleTimeoutMs?: number;
+  /**
+   * Processes: a worker whose resident memory passes this many MB is replaced between two tasks,
+   * gracefully (no task fails; the rest of its batch runs on another worker).
+   */
+  maxWorkerRssMb?: number;
   /**
    * Number of workers: `1` (the default, as in joblib) runs tasks in this thread; `-1` uses every
    * CPU (`cpuCount()`), `-2` all but one, and so on.
@@ -91,11 +119,15 @@ export interface ParallelOptions<M extends ReturnAs = ReturnAs> {
 export type LogsMode = 'inherit' | 'tagged' | 'silent';
 
 /** Options of one `run()` call. */
-export interface RunOptions {
+export interface RunOptions<E extends ErrorMode = ErrorMode> {
   /** Aborting it rejects this run with the signal's reason and stops its running tasks. */
   signal?: AbortSignal;
   /** This run's seed, instead of the `Parallel`'s (to replay a run whose seed was drawn). */
   seed?: number;
+  /** This run's `errorMode`, instead of the `Parallel`'s. */
+  errorMode?: E;
+  /** This run's `retries`, instead of the `Parallel`'s. */
+  retries?: Retries;
 }
 
 /** Every `ParallelOptions` name, checked complete by the compiler (unknown names are refused at run time). */
@@ -117,8 +149,18 @@ const PARALLEL_OPTION_KEYS: Record<keyof ParallelOptions, true> = {
   initializer: true,
   logs: true,
   onEvent: true,
+  errorMode: true,
+  retries: true,
+  maxTasksPerWorker: true,
+  idleTimeoutMs: true,
+  maxWorkerRssMb: true,
 };
 export const PARALLEL_OPTION_NAMES: readonly string[] = Object.keys(PARALLEL_OPTION_KEYS);
 
-const RUN_OPTION_KEYS: Record<keyof RunOptions, true> = { signal: true, seed: true };
+const RUN_OPTION_KEYS: Record<keyof RunOptions, true> = {
+  signal: true,
+  seed: true,
+  errorMode: true,
+  retries: true,
+};
 export const RUN_OPTION_NAMES: readonly string[] = Object.keys(RUN_OPTION_KEYS);

@@ -2,6 +2,7 @@
  * `new Parallel(options).run(tasks)`: joblib's `Parallel(n_jobs=...)(delayed(f)(x) for x in ...)`.
  */
 import type { ParallelBackend } from './backends/backend.ts';
+import { checkRecycling, type RecyclingOptions, recycledLine } from './backends/recycling.ts';
 import { backendFactory, isRegisteredBackend, registeredBackendNames } from './backends/registry.ts';
 import { parseBytes } from './bytes.ts';
 import { currentParallelConfig } from './config.ts';
@@ -11,6 +12,13 @@ import { isTask, type Task, type TaskResult } from './delayed.ts';
 import { AutoBatchSize, type BatchSizer, FixedBatchSize } from './dispatch/batch-size.ts';
 import { runTasks } from './dispatch/dispatcher.ts';
 import { evaluatePreDispatch } from './dispatch/expression.ts';
+import { type RetryPolicy, retryPolicy } from './dispatch/retry.ts';
+import {
+  ERROR_MODES,
+  type ErrorMode,
+  type IndexedSettledResult,
+  type SettledResult,
+} from './dispatch/settled.ts';
 import { type IndexedResult, streamResults } from './dispatch/stream.ts';
 import { describeValue, InvalidArgumentError, invalidArgument } from './errors.ts';
 import type { EventListener, JoblibEvent } from './events.ts';
@@ -32,12 +40,32 @@ import { shortFormatTime, VerboseReporter } from './progress/verbose.ts';
 /** The results of `run(tasks)`: a tuple stays a tuple, an array of tasks gives an array of results. */
 export type RunResults<T extends readonly Task[]> = { -readonly [K in keyof T]: TaskResult<T[K]> };
 
-/** What `run()` returns in each `returnAs` mode, for all results `A` and one result `R`. */
-export type RunReturn<M extends ReturnAs, A, R> = M extends 'generator'
-  ? AsyncGenerator<R, void, undefined>
-  : M extends 'unordered'
-    ? AsyncGenerator<IndexedResult<R>, void, undefined>
-    : Promise<A>;
+/** The entries of `run(tasks)` in settled mode: one `SettledResult` per task, a tuple staying a tuple. */
+export type SettledResults<T extends readonly Task[]> = {
+  -readonly [K in keyof T]: SettledResult<TaskResult<T[K]>>;
+};
+
+/**
+ * What `run()` returns in each `returnAs` mode, for all results `A` and one result `R` (fail-fast), or
+ * all entries `S` (settled mode, `E = 'settled'`).
+ */
+export type RunReturn<
+  M extends ReturnAs,
+  A,
+  R,
+  E extends ErrorMode = 'fail-fast',
+  S = SettledResult<R>[],
+> = E extends 'settled'
+  ? M extends 'generator'
+    ? AsyncGenerator<SettledResult<R>, void, undefined>
+    : M extends 'unordered'
+      ? AsyncGenerator<IndexedSettledResult<R>, void, undefined>
+      : Promise<S>
+  : M extends 'generator'
+    ? AsyncGenerator<R, void, undefined>
+    : M extends 'unordered'
+      ? AsyncGenerator<IndexedResult<R>, void, undefined>
+      : Promise<A>;
 
 let nextRunId = 1;
 /** Names each `Parallel` (a call configuration) for workers' initializer results: unique per program. */
@@ -78,8 +106,12 @@ function checkSignal(name: string, signal: unknown): void {
     throw invalidArgument(name, 'an AbortSignal', signal);
 }
 
-export class Parallel<M extends ReturnAs = 'array'> {
+export class Parallel<M extends ReturnAs = 'array', E extends ErrorMode = 'fail-fast'> {
   readonly returnAs: M;
+  readonly errorMode: E;
+  /** Resolved `retries` (undefined: none). */
+  readonly retries: RetryPolicy | undefined;
+  readonly recycling: RecyclingOptions;
   readonly nJobs: number;
   readonly backendName: string;
   readonly verbose: number;
@@ -108,7 +140,7 @@ export class Parallel<M extends ReturnAs = 'array'> {
     return this.#lastSeed;
   }
 
-  constructor(options: ParallelOptions<M> = {}) {
+  constructor(options: ParallelOptions<M, E> = {}) {
     if (options === null || typeof options !== 'object') {
       throw invalidArgument('new Parallel(options): options', 'an object such as { nJobs: 4 }', options);
     }
@@ -134,12 +166,21 @@ export class Parallel<M extends ReturnAs = 'array'> {
       initializer,
       logs = 'inherit',
       onEvent,
+      retries,
+      maxTasksPerWorker,
+      idleTimeoutMs,
+      maxWorkerRssMb,
     } = resolveOptions(options as ParallelOptions);
     const returnAs = options.returnAs ?? 'array';
     if (returnAs !== 'array' && returnAs !== 'generator' && returnAs !== 'unordered') {
       throw invalidArgument('returnAs', "'array', 'generator' or 'unordered'", returnAs);
     }
     this.returnAs = returnAs as M;
+    const errorMode = options.errorMode ?? 'fail-fast';
+    if (!ERROR_MODES.includes(errorMode))
+      throw invalidArgument('errorMode', "'fail-fast' or 'settled'", errorMode);
+    this.errorMode = errorMode as E;
+    this.retries = retryPolicy(retries);
     this.workers = effectiveNJobs(nJobs);
     if (typeof backend !== 'string' || !isRegisteredBackend(backend)) {
       const known = registeredBackendNames().map((n) => `'${n}'`);
@@ -190,6 +231,10 @@ export class Parallel<M extends ReturnAs = 'array'> {
     if (onEvent !== undefined && typeof onEvent !== 'function')
       throw invalidArgument('onEvent', 'a function (event) => void', onEvent);
     this.onEvent = onEvent;
+    this.recycling = { maxTasksPerWorker, idleTimeoutMs, maxWorkerRssMb };
+    for (const key of ['maxTasksPerWorker', 'idleTimeoutMs', 'maxWorkerRssMb'] as const)
+      if (this.recycling[key] === undefined) delete (this.recycling as Record<string, unknown>)[key];
+    checkRecycling(this.recycling, backend);
     this.sequentialBecauseNested = isJoblibWorker() && !nested && backend !== 'sequential';
   }
 
@@ -199,11 +244,14 @@ export class Parallel<M extends ReturnAs = 'array'> {
    * with that error (same class, message, stack and `cause`, plus `taskIndex` and `functionName`);
    * tasks not started by then never start.
    */
-  run<const T extends readonly Task[]>(
+  run<const T extends readonly Task[], X extends ErrorMode = E>(
     tasks: T,
-    options?: RunOptions,
-  ): RunReturn<M, RunResults<T>, TaskResult<T[number]>>;
-  run<R>(tasks: Iterable<Task<R>> | AsyncIterable<Task<R>>, options?: RunOptions): RunReturn<M, R[], R>;
+    options?: RunOptions<X>,
+  ): RunReturn<M, RunResults<T>, TaskResult<T[number]>, X, SettledResults<T>>;
+  run<R, X extends ErrorMode = E>(
+    tasks: Iterable<Task<R>> | AsyncIterable<Task<R>>,
+    options?: RunOptions<X>,
+  ): RunReturn<M, R[], R, X>;
   run(
     tasks: Iterable<Task> | AsyncIterable<Task>,
     options: RunOptions = {},
@@ -246,6 +294,13 @@ export class Parallel<M extends ReturnAs = 'array'> {
     });
     checkSignal('run(tasks, options): options.signal', options?.signal);
     checkSeed('run(tasks, options): options.seed', options?.seed);
+    const errorMode = options?.errorMode ?? this.errorMode;
+    if (!ERROR_MODES.includes(errorMode))
+      throw invalidArgument('run(tasks, options): options.errorMode', "'fail-fast' or 'settled'", errorMode);
+    const retry =
+      options?.retries === undefined
+        ? this.retries
+        : retryPolicy(options.retries, 'run(tasks, options): options.retries');
     if (Array.isArray(tasks)) {
       const bad = tasks.findIndex((item) => !isTask(item));
       if (bad >= 0) {
@@ -291,18 +346,27 @@ export class Parallel<M extends ReturnAs = 'array'> {
     const onEvent = this.onEvent;
     // Always a listener: a line nobody listens for would be printed raw (under 'silent' too).
     const showProgress = bar ? progressFromEvents(bar) : undefined;
+    const verbose = this.verbose > 0;
     const listener: EventListener = (event) => {
       if (event.type === 'log') printLog?.(event);
       else showProgress?.(event);
+      // Verbose says which limit replaced a worker.
+      if (verbose && event.type === 'worker-recycled')
+        reporter.print(recycledLine(event.worker, event.reason, this.recycling));
       onEvent?.(event);
     };
+    const runId = nextRunId++;
+    const { maxTasksPerWorker } = this.recycling;
     return {
       seed,
       ...(this.initializer ? { initializer: { key: this.initializerKey, task: this.initializer } } : {}),
       listener,
       taskEvents: onEvent !== undefined || bar !== undefined,
       backend,
-      runId: nextRunId++,
+      runId,
+      errorMode,
+      ...(retry ? { retry } : {}),
+      ...(maxTasksPerWorker !== undefined && !backend.inProcess ? { maxBatchSize: maxTasksPerWorker } : {}),
       tasks,
       sizer,
       preDispatch,
@@ -349,6 +413,7 @@ export class Parallel<M extends ReturnAs = 'array'> {
     this.backend ??= factory({
       nJobs: this.workers,
       maxNbytes: this.maxNbytes,
+      recycling: this.recycling,
       ...(this.maxWorkerMemoryMb === undefined ? {} : { maxWorkerMemoryMb: this.maxWorkerMemoryMb }),
       ...(this.backendOptions === undefined ? {} : { options: this.backendOptions }),
     });

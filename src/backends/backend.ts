@@ -5,6 +5,7 @@
 import type { AnyFunction } from '../delayed.ts';
 import type { EventHub } from '../events.ts';
 import type { LocatedFunction } from '../locate/index.ts';
+import type { RecyclingOptions } from './recycling.ts';
 
 /** Consecutive tasks of one run, sent to one worker together. */
 export interface BackendBatch {
@@ -27,10 +28,22 @@ export interface BackendBatch {
   readonly deps?: readonly LocatedFunction[];
   /** The run's seed: each task's `taskContext().seed` comes from it and the task's index. */
   readonly seed?: number;
-  /** Which try of these tasks this is (1, the default, unless the run retries). */
+  /**
+   * Which try of these tasks this is: absent (1) on a first run; a retry (issue 15's `retries`) is a
+   * batch of its one task with the attempt recovery gives it (2 for the first retry). It is
+   * `taskContext().attempt` in the task and the `attempt` of its `task-done` event.
+   */
   readonly attempt?: number;
   /** The call's initializer: each worker runs it once (per `key`) before its first task. */
   readonly init?: BatchInitializer;
+  /**
+   * Run every task of the batch even when one fails, and report each failure in `failures` (settled
+   * mode, retries): a failure is then one task's, not the batch's. Backends without it may stop at
+   * the first failure (`ok: false`); the dispatcher then runs the rest again.
+   */
+  readonly keepGoing?: true;
+  /** A retry after a crash or a timeout: run it on a new worker where the backend can start one. */
+  readonly freshWorker?: true;
 }
 
 /** `initializer: delayed(setup)(...args)` as a batch carries it. */
@@ -43,10 +56,31 @@ export interface BatchInitializer {
   readonly args: readonly unknown[];
 }
 
+/** Task `at` of a batch failed with `error` (already rebuilt on this side). */
+export interface TaskFailure {
+  readonly at: number;
+  readonly error: unknown;
+}
+
 export type BatchOutcome =
-  | { readonly ok: true; readonly results: unknown[] }
-  /** Task `failedAt` of the batch threw `error` (already rebuilt on this side); the ones before it completed. */
-  | { readonly ok: false; readonly failedAt: number; readonly error: unknown }
+  /**
+   * `results` of the first `results.length` tasks (fewer than the batch's when a worker stopped early
+   * to be replaced: the dispatcher sends the rest again). With `keepGoing`, `failures` lists the
+   * tasks that failed (their `results` entries are empty).
+   */
+  | { readonly ok: true; readonly results: unknown[]; readonly failures?: readonly TaskFailure[] }
+  /**
+   * Task `failedAt` of the batch threw, timed out or crashed its worker with `error` (already rebuilt
+   * on this side); the ones before it completed, and those after it never started. `results` (and
+   * `failures`), when given, are those of the tasks before it.
+   */
+  | {
+      readonly ok: false;
+      readonly failedAt: number;
+      readonly error: unknown;
+      readonly results?: unknown[];
+      readonly failures?: readonly TaskFailure[];
+    }
   /** The run was cancelled; the first `completed` tasks ran, the rest were never started. */
   | { readonly ok: 'cancelled'; readonly completed: number };
 
@@ -100,6 +134,8 @@ export interface BackendConfig {
    * (`maxNbytes`, resolved to bytes); null: the user turned that off.
    */
   readonly maxNbytes: number | null;
+  /** When healthy workers are replaced (`maxTasksPerWorker`, `idleTimeoutMs`, `maxWorkerRssMb`). */
+  readonly recycling?: RecyclingOptions;
   /** Backend-specific options, as given in `backendOptions`. */
   readonly options?: Readonly<Record<string, unknown>>;
 }

@@ -12,10 +12,12 @@ export type BuiltinBackendEntry =
 
 export const BUILTIN_BACKENDS: Readonly<Record<string, BuiltinBackendEntry>> = {
   threads: {
-    factory: (config) => new ThreadsBackend(config.nJobs, config.maxWorkerMemoryMb, config.maxNbytes),
+    factory: (config) =>
+      new ThreadsBackend(config.nJobs, config.maxWorkerMemoryMb, config.maxNbytes, config.recycling),
   },
   processes: {
-    factory: (config) => new ProcessesBackend(config.nJobs, config.maxWorkerMemoryMb, config.maxNbytes),
+    factory: (config) =>
+      new ProcessesBackend(config.nJobs, config.maxWorkerMemoryMb, config.maxNbytes, config.recycling),
   },
   sequential: { factory: () => new SequentialBackend() },
   redis: {

@@ -93,3 +93,27 @@ function beforeEmptyLines(text: string, at: number, atLineStart: boolean): numbe
   while (from > 0 && text[from - 1] === '\n' && (from >= 2 ? text[from - 2] === '\n' : atLineStart)) from--;
   return from;
 }
+
+/** How many of a worker's last stderr lines a crash or timeout error shows. */
+export const TAIL_LINES = 20;
+
+/** The last lines a worker process wrote on stderr (each cut at 500 characters). */
+export class StderrTail {
+  private kept: string[] = [];
+  private partial = '';
+
+  push(text: string): void {
+    const parts = (this.partial + text).split('\n');
+    this.partial = (parts.pop() ?? '').slice(-500);
+    for (const line of parts) {
+      if (line.trim() === '') continue;
+      this.kept.push(line.slice(0, 500));
+      if (this.kept.length > TAIL_LINES) this.kept.shift();
+    }
+  }
+
+  lines(): string[] {
+    const lines = this.partial.trim() ? [...this.kept, this.partial] : [...this.kept];
+    return lines.slice(-TAIL_LINES);
+  }
+}

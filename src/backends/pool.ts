@@ -8,16 +8,32 @@ import { functionId } from '../capture/function-ids.ts';
 import { mapThrownStacks } from '../capture/stack.ts';
 import { cpuCount } from '../cpu.ts';
 import { findErrorClass } from '../error-class.ts';
-import { deserializeThrown, TaskImportError, TimeoutError, WorkerCrashedError } from '../errors.ts';
+import {
+  deserializeThrown,
+  TaskImportError,
+  TimeoutError,
+  WorkerCrashedError,
+  type WorkerForensics,
+} from '../errors.ts';
 import type { EventDraft, EventHub } from '../events.ts';
 import { onInterruptExit } from '../interrupt.ts';
 import type { LocatedFunction } from '../locate/index.ts';
 import type { FunctionRef } from '../wire/function-ref.ts';
 import { packArgs } from '../wire/packed-numbers.ts';
-import type { BatchMessage, FromWorker, ToWorker } from '../wire/protocol.ts';
+import type { BatchMessage, FailedTask, FromWorker, ToWorker } from '../wire/protocol.ts';
 import { decodeTags } from '../wire/tagged.ts';
-import type { BackendBatch, BatchOutcome } from './backend.ts';
+import type { BackendBatch, BatchOutcome, TaskFailure } from './backend.ts';
+import { StderrTail, TAIL_LINES } from './crash-output.ts';
+import { describeForensics, summarizeArgs } from './forensics.ts';
 import { markInitializerError } from './initializer-error.ts';
+import {
+  afterAnswer,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  mayTake,
+  newWorkerLife,
+  type RecyclingOptions,
+  type WorkerLife,
+} from './recycling.ts';
 import { emitWorkerOutput } from './worker-output.ts';
 
 /** A batch as the pool sends it: the backend may have replaced big array arguments (`big-arrays/`). */
@@ -40,6 +56,8 @@ export interface WorkerHandle {
    * timeout, and a last word on the way out).
    */
   position(): { batch: number; at: number } | undefined;
+  /** Processes: the last lines it wrote on stderr. */
+  stderrTail?(): string[];
 }
 
 export interface WorkerEvents {
@@ -48,7 +66,13 @@ export interface WorkerEvents {
    * `error`: what the worker said killed it (an uncaught exception, running out of memory), if anything;
    * `stderr`: what it wrote as it died (processes: V8's fatal-error report), kept for the error.
    */
-  exit(exitCode: number | null, signal: string | null, error: Error | undefined, stderr?: string): void;
+  exit(
+    exitCode: number | null,
+    signal: string | null,
+    error: Error | undefined,
+    stderr?: string,
+    stderrTail?: string[],
+  ): void;
 }
 
 export type SpawnWorker = (events: WorkerEvents) => WorkerHandle;
@@ -80,7 +104,16 @@ interface PooledWorker {
   /** An unref is pending for the next turn of the event loop. */
   idleCheck: boolean;
   /** Why we are terminating it, so that its exit is not reported as a crash. */
-  stopping?: 'abort' | { timeout: TimeoutError };
+  stopping?: 'abort' | 'recycle' | { timeout: TimeoutError };
+  /** Tasks given, memory seen, and whether it is being replaced (recycling.ts). */
+  readonly life: WorkerLife;
+  /**
+   * Processes: the last stderr lines its tasks wrote, which reach the caller as log messages (output
+   * capture) rather than on its stderr: part of a crash's `stderrTail`.
+   */
+  capturedStderr?: StderrTail;
+  /** What a dying worker said its running batch's finished tasks gave (`keepGoing` batches). */
+  partial?: Extract<FromWorker, { t: 'partial' }>;
   /** For timeouts: the position last seen in the running batch, and since when. */
   watched?: { batch: number; at: number; since: number };
 }
@@ -134,6 +167,8 @@ export class WorkerPool {
   private readonly runDefinitions = new Map<number, Set<number>>();
   /** Where each run in progress listens for events (its backend's hub). */
   private readonly runHubs = new Map<number, EventHub>();
+  /** The hubs of the backends that have run here: where worker events go (`emitWorkerEvent`). */
+  private readonly hubs = new Set<EventHub>();
 
   constructor(
     private readonly size: number,
@@ -146,6 +181,8 @@ export class WorkerPool {
      * there are CPUs at a time gives the first result in the time of one start.
      */
     private readonly maxStarting = cpuCount(),
+    /** When healthy workers are replaced. */
+    private readonly extras: { readonly recycling?: RecyclingOptions } = {},
   ) {
     openPools.add(this);
   }
@@ -164,15 +201,26 @@ export class WorkerPool {
     return this.started;
   }
 
-  /** A run begins: a late crash of one of its tasks fails it until `endRun`. */
+  /**
+   * A run begins: a late crash of one of its tasks fails it until `endRun`. `events`: its backend's
+   * hub, where the run's logs and reports go, and (kept after the run) where worker events go.
+   */
   startRun(runId: number, events?: EventHub): void {
     this.activeRuns.add(runId);
-    if (events) this.runHubs.set(runId, events);
+    if (events) {
+      this.runHubs.set(runId, events);
+      this.hubs.add(events);
+    }
   }
 
-  /** A worker's event (started, exited): told to every run in progress on this pool. */
-  private emitToRuns(draft: EventDraft): void {
-    for (const [runId, hub] of this.runHubs) hub.emit({ ...draft, runId } as EventDraft);
+  /**
+   * A worker's event (started, exited, crashed, recycled), emitted on the hub of every backend that
+   * has run on this pool (pools are shared by backends of one configuration). A draft with `runId`
+   * -1 reaches every listener of each hub, each with its own id: each run in progress, and listeners
+   * of worker events outside runs; worker-crashed names its run and reaches that run only.
+   */
+  private emitWorkerEvent(draft: EventDraft): void {
+    for (const hub of this.hubs) hub.emit(draft);
   }
 
   endRun(runId: number): void {
@@ -274,6 +322,11 @@ export class WorkerPool {
     if (batch.timeoutMs !== undefined) message.timeout = batch.timeoutMs;
     if (batch.init && initLocation)
       message.init = { key: batch.init.key, fn: functionId(initLocation), args: [...batch.init.args] };
+    // No per-task report for it: a process names its task on the way out (process.exit, a throw), and
+    // a batch whose crash names none (a kill, V8 out of memory) is run again task by task (recovery.ts).
+    if (batch.keepGoing) message.keep = true;
+    const rssMb = this.extras.recycling?.maxWorkerRssMb;
+    if (rssMb !== undefined) message.maxRss = rssMb * 1024 * 1024;
     try {
       worker.handle.send(message, packed ? [packed.values.buffer as ArrayBuffer] : undefined);
     } catch (error) {
@@ -288,6 +341,11 @@ export class WorkerPool {
       worker.refed = true;
     }
     worker.outstanding.push(pending);
+    worker.life.assigned += batch.fns.length;
+    if (worker.life.idleTimer) {
+      clearTimeout(worker.life.idleTimer);
+      worker.life.idleTimer = undefined;
+    }
     if (batch.timeoutMs !== undefined) this.watchTimeouts(batch.timeoutMs);
   }
 
@@ -353,12 +411,14 @@ export class WorkerPool {
       const { batch } = running;
       const taskIndex = batch.firstIndex + at;
       const name = batch.locations[at]?.name ?? batch.fns[at]?.name ?? 'task';
+      const forensics = this.forensics(worker, batch.args[at]);
       this.stopWorker(worker, {
         timeout: new TimeoutError(
-          `Task ${taskIndex} (${name}) ran longer than timeoutMs=${timeoutMs}; its ${this.kindLabel} (${worker.handle.label}) was terminated and will be replaced.`,
+          `Task ${taskIndex} (${name}) ran longer than timeoutMs=${timeoutMs}; its ${this.kindLabel} (${worker.handle.label}) was terminated and will be replaced.${describeForensics(forensics)}`,
           taskIndex,
           name,
           timeoutMs,
+          forensics,
         ),
       });
     }
@@ -417,14 +477,27 @@ export class WorkerPool {
    * The idle worker if any; else a new one while under `size` (none while `maxStarting` workers are
    * still starting: the batch is held until one is up or idle); else, at `size`, the least loaded.
    */
-  private pickWorker(): PooledWorker | undefined {
+  private pickWorker(pending: Pending): PooledWorker | undefined {
     let best: PooledWorker | undefined;
     let starting = 0;
+    const recycling = this.extras.recycling;
     for (const worker of this.workers) {
       if (!worker.ready) starting++;
+      // Being replaced, or stopped (an aborted run's, a timed-out task's): its exit makes room.
+      if (worker.life.retiring || worker.stopping) continue;
+      // A worker that has used up its tasks is replaced once its queue is done (recycling.ts).
+      const full = recycling && mayTake(worker.life, pending.batch.fns.length, recycling);
+      if (full) {
+        this.retire(worker, full);
+        continue;
+      }
       if (!best || worker.outstanding.length < best.outstanding.length) best = worker;
     }
-    if (best && (best.outstanding.length === 0 || this.workers.length >= this.size)) return best;
+    // A retry after a crash or a timeout goes to a new worker while there is room for one.
+    const fresh = pending.batch.freshWorker === true && this.workers.length < this.size;
+    if (best && !fresh && (best.outstanding.length === 0 || this.workers.length >= this.size)) return best;
+    // Workers being replaced still count: the batch waits for one of them to exit.
+    if (!best && this.workers.length >= this.size) return undefined;
     if (starting >= this.maxStarting) return undefined;
     return this.startWorker();
   }
@@ -435,7 +508,7 @@ export class WorkerPool {
    */
   private releaseHeld(): void {
     while (this.held.length > 0 && !this.closed) {
-      const worker = this.pickWorker();
+      const worker = this.pickWorker(this.held[0] as Pending);
       if (!worker) return;
       this.assign(worker, this.held.shift() as Pending);
     }
@@ -444,7 +517,7 @@ export class WorkerPool {
   private startWorker(): PooledWorker {
     const events: WorkerEvents = {
       message: (message) => this.onMessage(worker, message),
-      exit: (code, signal, error, stderr) => this.onExit(worker, code, signal, error, stderr),
+      exit: (code, signal, error, stderr, tail) => this.onExit(worker, code, signal, error, stderr, tail),
     };
     const worker: PooledWorker = {
       handle: this.spawn(events),
@@ -456,6 +529,7 @@ export class WorkerPool {
       ready: false,
       refed: false,
       idleCheck: false,
+      life: newWorkerLife(),
     };
     worker.handle.unref();
     this.workers.push(worker);
@@ -466,7 +540,7 @@ export class WorkerPool {
   private onMessage(worker: PooledWorker, message: FromWorker): void {
     if (!worker.ready) {
       worker.ready = true;
-      this.emitToRuns({ type: 'worker-started', runId: -1, worker: worker.handle.label });
+      this.emitWorkerEvent({ type: 'worker-started', runId: -1, worker: worker.handle.label });
       if (message.t === 'ready') {
         this.releaseHeld();
         return;
@@ -476,16 +550,36 @@ export class WorkerPool {
       // A running batch's (ahead of its answer), or an answered one's (a timer it left behind).
       const batch =
         worker.outstanding.find((p) => p.id === message.id)?.batch ?? this.answered.get(message.id);
+      if (message.t === 'log' && message.s === 'stderr' && worker.handle.stderrTail) {
+        worker.capturedStderr ??= new StderrTail();
+        worker.capturedStderr.push(`${message.line}\n`);
+      }
       if (batch) emitWorkerOutput(this.runHubs.get(batch.runId), batch.runId, batch.firstIndex, message);
       else if (message.t === 'log') process[message.s].write(`${message.line}\n`);
       return;
     }
     if (message.t === 'at' || message.t === 'ready') return;
+    if (message.t === 'partial') {
+      worker.partial = message;
+      return;
+    }
     const index = worker.outstanding.findIndex((p) => p.id === message.id);
     if (index < 0) return;
     const [pending] = worker.outstanding.splice(index, 1) as [Pending];
     worker.watched = undefined;
+    // Stopped for an aborted run, it finished that batch before its end came: the batches queued
+    // behind it (other runs') go to other workers now, or its exit would settle the next one as
+    // the aborted run's.
+    if (worker.stopping === 'abort' && worker.outstanding.length > 0)
+      this.held.unshift(...worker.outstanding.splice(0));
     if (worker.outstanding.length === 0 && worker.alive) this.unrefWhenIdle(worker);
+    const recycling = this.extras.recycling;
+    const mem = message.t === 'cancelled' ? undefined : message.mem;
+    const reason = afterAnswer(worker.life, mem, recycling ?? {});
+    if (reason) this.retire(worker, reason);
+    if (worker.life.retiring) {
+      if (worker.outstanding.length === 0) this.stopWorker(worker, 'recycle');
+    } else if (worker.outstanding.length === 0) this.idleWhile(worker);
     const { batch } = pending;
     this.answered.set(pending.id, {
       runId: batch.runId,
@@ -512,7 +606,8 @@ export class WorkerPool {
     worker.idleCheck = true;
     setImmediate(() => {
       worker.idleCheck = false;
-      if (worker.outstanding.length === 0 && worker.alive && worker.refed) {
+      // A worker being stopped stays ref'd until it has exited: a batch may wait for its place.
+      if (worker.outstanding.length === 0 && worker.alive && worker.refed && !worker.stopping) {
         worker.handle.unref();
         worker.refed = false;
       }
@@ -522,18 +617,29 @@ export class WorkerPool {
   private toOutcome(
     worker: PooledWorker,
     batch: BackendBatch,
-    message: Exclude<FromWorker, { t: 'at' | 'ready' | 'log' | 'report' }>,
+    message: Exclude<FromWorker, { t: 'at' | 'ready' | 'log' | 'report' | 'partial' }>,
   ): BatchOutcome {
     if (message.t === 'done') {
+      const failures = message.failed?.map((f) => this.taskFailure(batch, f));
+      const extra = failures && failures.length > 0 ? { failures } : {};
       // Instances of classes the worker knows come back as instances of the caller's same class.
       if (message.enc) {
         const lookup = (id: number) => worker.knownFunctions.get(id)?.value;
-        return { ok: true, results: decodeTags(message.results, lookup) as unknown[] };
+        return { ok: true, results: decodeTags(message.results, lookup) as unknown[], ...extra };
       }
       // A typed array of results reads like the array it stands for.
-      return { ok: true, results: message.results as unknown[] };
+      return { ok: true, results: message.results as unknown[], ...extra };
     }
     if (message.t === 'cancelled') return { ok: 'cancelled', completed: message.completed };
+    const { at, error } = this.taskFailure(batch, message);
+    return { ok: false, failedAt: at, error };
+  }
+
+  /**
+   * A task's failure as the worker sent it, rebuilt here (its class where the caller knows it): a task
+   * that stopped on its timeout signal is a `TimeoutError`, an initializer's failure names the initializer.
+   */
+  private taskFailure(batch: BackendBatch, message: FailedTask & { init?: true }): TaskFailure {
     if (message.timedOut && batch.timeoutMs !== undefined) {
       const taskIndex = batch.firstIndex + message.at;
       const name = batch.locations[message.at]?.name ?? batch.fns[message.at]?.name ?? 'task';
@@ -543,15 +649,14 @@ export class WorkerPool {
         name,
         batch.timeoutMs,
       );
-      return { ok: false, failedAt: message.at, error };
+      return { at: message.at, error };
     }
     const located = message.init ? batch.init?.location : batch.locations[message.at];
     if (message.importUrl) {
       const cause = deserializeThrown(message.error);
       const reason = cause instanceof Error ? cause.message : String(cause);
       return {
-        ok: false,
-        failedAt: message.at,
+        at: message.at,
         error: new TaskImportError(
           `A worker could not import the module of ${located?.name ?? 'the task function'} (${message.importUrl}): ${reason}`,
           message.importUrl,
@@ -568,7 +673,57 @@ export class WorkerPool {
       const rest = error.stack?.indexOf('\n') ?? -1;
       error.stack = `${error.name}: ${error.message}${rest >= 0 ? error.stack?.slice(rest) : ''}`;
     }
-    return { ok: false, failedAt: message.at, error };
+    return { at: message.at, error };
+  }
+
+  /** A worker is to be replaced: it takes no new batch, and exits once its queue is done. */
+  private retire(worker: PooledWorker, reason: NonNullable<WorkerLife['retiring']>): void {
+    if (worker.life.retiring || !worker.alive) return;
+    worker.life.retiring = reason;
+    this.emitWorkerEvent({ type: 'worker-recycled', runId: -1, worker: worker.handle.label, reason });
+    if (worker.outstanding.length === 0) this.stopWorker(worker, 'recycle');
+  }
+
+  /** An idle worker exits after `idleTimeoutMs` without a batch (default 300 s, as loky's). */
+  private idleWhile(worker: PooledWorker): void {
+    const ms = this.extras.recycling?.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    if (!Number.isFinite(ms) || worker.life.idleTimer) return;
+    worker.life.idleTimer = setTimeout(() => {
+      worker.life.idleTimer = undefined;
+      if (worker.alive && worker.outstanding.length === 0) this.retire(worker, 'idleTimeout');
+    }, ms);
+    worker.life.idleTimer.unref();
+  }
+
+  /** What an error about `worker` tells of it: the task's arguments, its memory, its last stderr lines. */
+  private forensics(
+    worker: PooledWorker,
+    args: readonly unknown[] | undefined,
+    stderrTail = worker.handle.stderrTail?.(),
+  ): WorkerForensics {
+    const { peakRss, peakHeap } = worker.life;
+    const captured = worker.capturedStderr?.lines();
+    // Its raw stderr and its tasks' captured stderr lines (these came through the IPC channel, last).
+    if (captured && captured.length > 0) stderrTail = [...(stderrTail ?? []), ...captured].slice(-TAIL_LINES);
+    return {
+      worker: worker.handle.label,
+      ...(args ? { argsSummary: summarizeArgs(args) } : {}),
+      ...(peakRss > 0 ? { peakRssBytes: peakRss } : {}),
+      ...(peakHeap > 0 ? { peakHeapBytes: peakHeap } : {}),
+      ...(stderrTail && stderrTail.length > 0 ? { stderrTail } : {}),
+    };
+  }
+
+  /** The results a dying worker sent for the tasks of `pending` before `at`, if it sent them. */
+  private partialOf(
+    worker: PooledWorker,
+    pending: Pending,
+    at: number,
+  ): { results?: unknown[]; failures?: TaskFailure[] } {
+    const partial = worker.partial;
+    if (!partial || partial.id !== pending.id || partial.results.length !== at) return {};
+    const failures = partial.failed?.map((f) => this.taskFailure(pending.batch, f));
+    return { results: partial.results, ...(failures && failures.length > 0 ? { failures } : {}) };
   }
 
   private onExit(
@@ -577,26 +732,54 @@ export class WorkerPool {
     signal: string | null,
     error: Error | undefined,
     stderr: string | undefined,
+    stderrTail?: string[],
   ): void {
+    if (worker.life.idleTimer) clearTimeout(worker.life.idleTimer);
     // Closed by the pool: its batches are already settled.
     if (!worker.alive) return;
     worker.alive = false;
-    this.emitToRuns({ type: 'worker-exited', runId: -1, worker: worker.handle.label, exitCode, signal });
     const index = this.workers.indexOf(worker);
     if (index >= 0) this.workers.splice(index, 1);
     const [running, ...waiting] = worker.outstanding.splice(0);
     const stopping = worker.stopping;
     if (stopping === 'abort') running?.resolve({ ok: 'cancelled', completed: 0 });
-    else if (stopping) running?.reject(stopping.timeout);
-    else {
+    else if (stopping === 'recycle') {
+      // Replaced while idle: nothing was running on it.
+    } else if (stopping) {
+      const { timeout } = stopping;
+      const at = timeout.taskIndex - (running?.batch.firstIndex ?? 0);
+      // A batch that keeps going loses only the task that ran late; the others run again elsewhere.
+      if (running?.batch.keepGoing)
+        running.resolve({ ok: false, failedAt: at, error: timeout, ...this.partialOf(worker, running, at) });
+      else running?.reject(timeout);
+    } else {
       const culprit = this.culprit(worker, running, error);
       if (culprit) {
-        const crash = this.crashError(worker, culprit, exitCode, signal, error, stderr);
-        running?.reject(crash);
+        const crash = this.crashError(worker, culprit, exitCode, signal, error, stderr, stderrTail);
+        this.emitWorkerEvent({
+          type: 'worker-crashed',
+          runId: culprit.batch.runId,
+          worker: worker.handle.label,
+          exitCode,
+          signal,
+          index: crash.taskIndex,
+        });
+        if (running?.batch.keepGoing && !culprit.late && culprit.at !== undefined) {
+          // Only the task it was on fails: those before it keep their results (when the worker could
+          // say them on its way out), those after it never started.
+          running.resolve({
+            ok: false,
+            failedAt: culprit.at,
+            error: crash,
+            ...this.partialOf(worker, running, culprit.at),
+          });
+        } else running?.reject(crash);
         if (culprit.late && culprit.batch.runId !== running?.batch.runId)
           this.failLate(culprit.batch.runId, crash);
       }
     }
+    // Every exit is told, a crash's too: after its worker-crashed, before anyone hears of the outcome.
+    this.emitWorkerEvent({ type: 'worker-exited', runId: -1, worker: worker.handle.label, exitCode, signal });
     // Batches queued behind the stopped one never started: first in line for the other workers.
     if (!this.closed) this.held.unshift(...waiting);
     this.releaseHeld();
@@ -649,6 +832,7 @@ export class WorkerPool {
     signal: string | null,
     error: Error | undefined,
     stderr: string | undefined,
+    stderrTail: string[] | undefined,
   ): WorkerCrashedError {
     const { batch, at, late } = culprit;
     const taskIndex = batch.firstIndex + (at ?? 0);
@@ -668,13 +852,15 @@ export class WorkerPool {
     const when = late
       ? `: ${which} left behind a timer or promise that failed after the task returned`
       : ` while running ${which}`;
+    const args = 'args' in batch && at !== undefined ? (batch.args as BackendBatch['args'])[at] : undefined;
+    const forensics = this.forensics(worker, args, stderrTail);
     return new WorkerCrashedError(
-      `A ${this.kindLabel} (${worker.handle.label}) ${how}${when}${detail}`,
+      `A ${this.kindLabel} (${worker.handle.label}) ${how}${when}${detail}.${describeForensics(forensics)}`,
       taskIndex,
       name,
       exitCode,
       signal,
-      stderr === undefined ? {} : { workerStderr: stderr },
+      stderr === undefined ? forensics : { workerStderr: stderr, ...forensics },
     );
   }
 }

@@ -1,9 +1,10 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { deserialize } from 'node:v8';
 import { onInterruptExit } from '../interrupt.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../wire/protocol.ts';
 import { isSpillable, SpillFiles } from './big-arrays/spill-files.ts';
-import { CrashOutputFilter } from './crash-output.ts';
+import { CrashOutputFilter, StderrTail } from './crash-output.ts';
 import type { WorkerEvents, WorkerHandle, WorkerPool } from './pool.ts';
 import { WorkerBackend } from './worker-backend.ts';
 import {
@@ -46,7 +47,14 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
   let position: { batch: number; at: number } | undefined;
   let lastError: Error | undefined;
   let lastWords = '';
-  const stderr = new CrashOutputFilter((text) => process.stderr.write(text));
+  /** The results of a dying worker's finished tasks, from its last word (see process-entry.ts). */
+  let partial: FromWorker | undefined;
+  // The last lines it wrote on stderr, for a crash or timeout error (`stderrTail`).
+  const tail = new StderrTail();
+  const stderr = new CrashOutputFilter((text) => {
+    tail.push(text);
+    process.stderr.write(text);
+  });
   const stderrPipe = child.stderr as Socket | null;
   stderrPipe?.setEncoding('utf8');
   stderrPipe?.on('data', (text: string) => stderr.push(text));
@@ -67,7 +75,9 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
           batch?: number;
           at?: number;
           error?: { name: string; message: string };
+          partial?: string;
         };
+        if (record.partial) partial = deserialize(Buffer.from(record.partial, 'base64')) as FromWorker;
         if (record.batch !== undefined && record.at !== undefined)
           position = { batch: record.batch, at: record.at };
         if (record.error)
@@ -93,7 +103,9 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
     liveChildren.delete(child);
     readLastWords();
     stderr.end();
-    events.exit(code, signal, failure ?? lastError, stderr.captured);
+    if (partial) events.message(partial);
+    if (stderr.captured) tail.push(stderr.captured);
+    events.exit(code, signal, failure ?? lastError, stderr.captured, tail.lines());
   });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   return {
@@ -117,6 +129,7 @@ function startProcess(events: WorkerEvents, maxWorkerMemoryMb: number | undefine
       readLastWords();
       return position;
     },
+    stderrTail: () => tail.lines(),
     terminate: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         // An unref'd child would let the event loop end before its exit event arrives, and so would an

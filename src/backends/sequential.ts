@@ -2,7 +2,7 @@ import { captureOutput, flushOutput } from '../context/console-capture.ts';
 import { type BatchSource, runInScope, type SetupScope, TaskScope } from '../context/task-context.ts';
 import { EventHub } from '../events.ts';
 import { isThenable } from '../values.ts';
-import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
+import type { BackendBatch, BatchOutcome, ParallelBackend, TaskFailure } from './backend.ts';
 
 /** Batch ids of this thread's tasks, for the output capture (negative: never a worker's). */
 let nextBatch = -1;
@@ -34,6 +34,7 @@ export class SequentialBackend implements ParallelBackend {
   async runBatch(batch: BackendBatch): Promise<BatchOutcome> {
     const { fns, args, runId } = batch;
     const results: unknown[] = new Array(fns.length);
+    const failures: TaskFailure[] = [];
     const id = nextBatch--;
     hubs.set(id, { hub: this.events, runId, firstIndex: batch.firstIndex });
     captureOutput(emitLine);
@@ -49,7 +50,9 @@ export class SequentialBackend implements ParallelBackend {
           if (isThenable(value)) value = await value;
           results[i] = value;
         } catch (error) {
-          return { ok: false, failedAt: i, error };
+          // Settled mode, retries: the failure is this task's, the batch goes on.
+          if (!batch.keepGoing) return { ok: false, failedAt: i, error };
+          failures.push({ at: i, error });
         } finally {
           flushOutput(scope);
         }
@@ -57,7 +60,7 @@ export class SequentialBackend implements ParallelBackend {
     } finally {
       hubs.delete(id);
     }
-    return { ok: true, results };
+    return failures.length > 0 ? { ok: true, results, failures } : { ok: true, results };
   }
 
   /** What the batch's tasks share: the run's seed, its signal, where reports go. */

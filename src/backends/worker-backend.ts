@@ -9,6 +9,7 @@ import { unclonableReason } from '../wire/clonable.ts';
 import type { BackendBatch, BatchOutcome, ParallelBackend } from './backend.ts';
 import { replaceBigViews } from './big-arrays/replace.ts';
 import { type PoolBatch, type WorkerEvents, type WorkerHandle, WorkerPool } from './pool.ts';
+import type { RecyclingOptions } from './recycling.ts';
 
 const IDLE_SHUTDOWN_MS = 300_000;
 
@@ -48,7 +49,10 @@ export abstract class WorkerBackend implements ParallelBackend {
   abstract readonly name: string;
   readonly inProcess = false;
   readonly byValue = true;
-  /** Its runs' worker events, logs and reports (the pool emits them to the hub of the run's backend). */
+  /**
+   * Its runs' worker events (started, exited, crashed, recycled), logs and reports: the pool emits them
+   * to the hub of each run's backend (`startRun`).
+   */
   readonly events = new EventHub();
   private shared: SharedPool | undefined;
   private readonly runs = new Set<number>();
@@ -58,6 +62,8 @@ export abstract class WorkerBackend implements ParallelBackend {
     protected readonly maxWorkerMemoryMb?: number,
     /** Typed-array arguments this big are sent the backend's own way (`bigArrays`); null: never. */
     private readonly maxNbytes: number | null = 1024 * 1024,
+    /** When healthy workers are replaced (`maxTasksPerWorker`, `idleTimeoutMs`, `maxWorkerRssMb`). */
+    protected readonly recycling: RecyclingOptions = {},
   ) {}
 
   /** Backends of one kind share one current pool... */
@@ -79,11 +85,20 @@ export abstract class WorkerBackend implements ParallelBackend {
 
   /** ...as long as their configurations (size, memory cap) are equal. */
   private poolKey(): string {
-    return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}`;
+    const { maxTasksPerWorker, idleTimeoutMs, maxWorkerRssMb } = this.recycling;
+    return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}/${maxTasksPerWorker ?? ''}/${idleTimeoutMs ?? ''}/${maxWorkerRssMb ?? ''}`;
   }
 
   private createPool(): WorkerPool {
-    return new WorkerPool(this.concurrency, (events) => this.spawnWorker(events), this.workerKind);
+    return new WorkerPool(
+      this.concurrency,
+      (events) => this.spawnWorker(events),
+      this.workerKind,
+      undefined,
+      {
+        recycling: this.recycling,
+      },
+    );
   }
 
   /**

@@ -22,6 +22,9 @@ import { isThenable } from '../values.ts';
 import { unclonableReason } from '../wire/clonable.ts';
 import type { BatchSizer } from './batch-size.ts';
 import type { RunCounters } from './counters.ts';
+import { type RecoveryHost, sliceBatch, TaskRecovery } from './recovery.ts';
+import type { RetryPolicy } from './retry.ts';
+import { type ErrorMode, fulfilled, rejected } from './settled.ts';
 
 export interface RunObserver {
   /** After each completed batch. */
@@ -59,6 +62,12 @@ export interface RunSpec {
   readonly listener?: EventListener;
   /** Also one `task-done` event per task (only when someone reads them: a run of 100,000 tasks makes 100,000). */
   readonly taskEvents?: boolean;
+  /** `'settled'`: a failed task gives a rejected entry instead of failing the run (results are entries). */
+  readonly errorMode?: ErrorMode;
+  /** How often, and when, a failed task runs again. */
+  readonly retry?: RetryPolicy;
+  /** No batch has more tasks than this (`maxTasksPerWorker`). */
+  readonly maxBatchSize?: number;
 }
 
 /** A handle on a run in progress, for streaming consumers. */
@@ -172,6 +181,13 @@ class TaskRun implements RunCounters {
   private readonly startedAt = performance.now();
   /** The initializer as batches carry it, once located. */
   private init: BatchInitializer | undefined;
+  /** Settled mode or retries: a failed task is handled on its own (recovery.ts). */
+  private readonly recovery: TaskRecovery | undefined;
+  private readonly settledMode: boolean;
+  /** Tasks that failed for good in settled mode (run-end's `failed`). */
+  private failedTasks = 0;
+  /** The time per task of the outcome being handed to recovery (its task-done events' durationMs). */
+  private recoveringTaskMs = 0;
 
   constructor(private readonly spec: RunSpec) {
     this.promise = new Promise((resolve, reject) => {
@@ -190,6 +206,13 @@ class TaskRun implements RunCounters {
     if (this.knownLength !== undefined && !spec.onResults) this.results = new Array(this.knownLength);
     this.source = openSource(tasks);
     this.hub = spec.backend.events ?? new EventHub();
+    this.settledMode = spec.errorMode === 'settled';
+    this.recovery =
+      this.settledMode || spec.retry ? new TaskRecovery(this.recoveryHost(), spec.retry) : undefined;
+    if (this.recovery) {
+      const recovery = this.recovery;
+      this.cleanups.push(() => recovery.dispose());
+    }
     if (signal?.aborted) {
       this.settled = true;
       this.aborted = true;
@@ -247,7 +270,7 @@ class TaskRun implements RunCounters {
   }
 
   private async nextBatch(): Promise<BackendBatch | undefined> {
-    let size = this.spec.sizer.size;
+    let size = Math.min(this.spec.sizer.size, this.spec.maxBatchSize ?? Number.POSITIVE_INFINITY);
     if (this.knownLength !== undefined && size > 1) {
       // The tail: smaller batches so that no worker is left with a long last batch while others idle.
       const remaining = this.knownLength - this.dispatchedTasks;
@@ -327,6 +350,7 @@ class TaskRun implements RunCounters {
     if (uniform) batch.uniform = true;
     if (this.spec.seed !== undefined) batch.seed = this.spec.seed;
     if (this.spec.initializer) batch.init = this.init ?? (await this.locateInit(this.spec.initializer));
+    if (this.recovery) batch.keepGoing = true;
     return batch;
   }
 
@@ -415,11 +439,13 @@ class TaskRun implements RunCounters {
     return located;
   }
 
-  private submit(batch: BackendBatch): void {
+  private submit(batch: BackendBatch, again = false): void {
     const count = batch.fns.length;
     this.inFlight++;
-    this.dispatchedTasks += count;
-    this.dispatchedBatches++;
+    if (!again) {
+      this.dispatchedTasks += count;
+      this.dispatchedBatches++;
+    }
     const startedAt = performance.now();
     let pending: Promise<BatchOutcome>;
     try {
@@ -436,6 +462,20 @@ class TaskRun implements RunCounters {
   private onOutcome(batch: BackendBatch, outcome: BatchOutcome, seconds: number): void {
     this.inFlight--;
     if (this.settled) return;
+    if (
+      this.recovery &&
+      outcome.ok !== 'cancelled' &&
+      (this.settledMode ||
+        outcome.ok === false ||
+        outcome.failures ||
+        outcome.results.length < batch.fns.length)
+    ) {
+      this.spec.sizer.completed(batch.fns.length, seconds);
+      this.recoveringTaskMs = (seconds * 1000) / batch.fns.length;
+      this.recovery.outcome(batch, outcome);
+      if (!this.finishIfDone()) void this.pump();
+      return;
+    }
     if (outcome.ok === true) {
       const { results } = outcome;
       if (this.spec.taskEvents && this.spec.listener) this.tasksDone(batch, results.length, seconds);
@@ -444,6 +484,9 @@ class TaskRun implements RunCounters {
       this.completedTasks += results.length;
       this.spec.sizer.completed(results.length, seconds);
       this.spec.observer.progress(this, this.knownLength);
+      // A worker stopped early to be replaced (maxWorkerRssMb): the rest of the batch runs elsewhere.
+      if (results.length < batch.fns.length)
+        this.submit(sliceBatch(batch, results.length, batch.fns.length), true);
       if (!this.finishIfDone()) void this.pump();
       return;
     }
@@ -462,14 +505,77 @@ class TaskRun implements RunCounters {
   private onBatchError(batch: BackendBatch, error: unknown): void {
     this.inFlight--;
     if (this.settled) return;
+    if (this.recovery) {
+      this.recovery.batchError(batch, error);
+      if (!this.finishIfDone()) void this.pump();
+      return;
+    }
     const ours = error instanceof WorkerCrashedError || error instanceof TimeoutError;
     this.fail(ours ? error : (findUnsendable(batch, error) ?? error));
+  }
+
+  /** What recovery.ts may do to this run. */
+  private recoveryHost(): RecoveryHost {
+    const run = this;
+    const { spec } = this;
+    const store = (firstIndex: number, entries: unknown[]) => {
+      if (spec.onResults) spec.onResults(firstIndex, entries);
+      else copyResults(this.results, firstIndex, entries);
+      this.completedTasks += entries.length;
+      spec.observer.progress(this, this.knownLength);
+    };
+    return {
+      runId: spec.runId,
+      events: this.hub,
+      settled: this.settledMode,
+      get done() {
+        return run.settled;
+      },
+      deliver: (firstIndex, results) => {
+        // task-done's attempt is the one recovery counts: a task that succeeded on its retry says 2.
+        if (spec.taskEvents && spec.listener) {
+          const { runId } = spec;
+          const durationMs = this.recoveringTaskMs;
+          const recovery = this.recovery as TaskRecovery;
+          for (let i = 0; i < results.length; i++) {
+            const index = firstIndex + i;
+            this.hub.emit({
+              type: 'task-done',
+              runId,
+              index,
+              attempt: recovery.attemptOf(index),
+              durationMs,
+            });
+          }
+        }
+        store(firstIndex, this.settledMode ? Array.from(results, fulfilled) : Array.from(results));
+      },
+      deliverFailure: (index, error) => {
+        this.failedTasks++;
+        store(index, [rejected(error)]);
+      },
+      resubmit: (batch) => {
+        if (!this.settled) this.submit(batch, true);
+      },
+      hold: () => {
+        this.inFlight++;
+      },
+      release: () => {
+        this.inFlight--;
+        if (!this.finishIfDone()) void this.pump();
+      },
+      fail: (error) => this.fail(error),
+      findUnsendable: (batch, error) => {
+        const found = findUnsendable(batch, error);
+        return found ? { taskIndex: found.taskIndex, error: found } : undefined;
+      },
+    };
   }
 
   private finishIfDone(): boolean {
     if (this.settled || !this.inputExhausted || this.inFlight > 0) return false;
     this.settled = true;
-    this.runEnd('done', 0);
+    this.runEnd('done', this.failedTasks);
     for (const cleanup of this.cleanups) cleanup();
     this.spec.backend.endRun?.(this.spec.runId);
     this.spec.observer.finish('done', this);
@@ -487,7 +593,10 @@ class TaskRun implements RunCounters {
     if (this.settled) return;
     this.settled = true;
     this.aborted = hard;
-    this.runEnd(hard || error instanceof ConsumerLeftError ? 'aborted' : 'failed', hard ? 0 : 1);
+    this.runEnd(
+      hard || error instanceof ConsumerLeftError ? 'aborted' : 'failed',
+      this.failedTasks + (hard ? 0 : 1),
+    );
     for (const cleanup of this.cleanups) cleanup();
     const { backend, runId } = this.spec;
     if (hard && backend.abortRun) backend.abortRun(runId);

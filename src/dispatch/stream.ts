@@ -25,6 +25,7 @@ export function streamResults<R>(
   let finished = false;
   let failure: { error: unknown } | undefined;
   const buffered = () => ready.length - readyHead + pending.size;
+  const settled = spec.errorMode === 'settled';
 
   const control: RunControl = startRun({
     ...spec,
@@ -37,7 +38,13 @@ export function streamResults<R>(
           pending.delete(nextIndex++);
         }
       } else {
-        for (let i = 0; i < results.length; i++) ready.push({ index: firstIndex + i, value: results[i] });
+        // Settled mode: each result is already an entry (`{ status, value | reason }`): the index goes in front.
+        for (let i = 0; i < results.length; i++)
+          ready.push(
+            settled
+              ? { index: firstIndex + i, ...(results[i] as object) }
+              : { index: firstIndex + i, value: results[i] },
+          );
       }
       wake?.();
     },

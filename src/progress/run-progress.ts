@@ -1,5 +1,6 @@
 /**
- * The progress bar of one run, fed by the run's events (`onEvent`'s stream): it counts the tasks done,
+ * The progress bar of one run, fed by the run's events (`onEvent`'s stream): it counts the tasks done
+ * (and those failed for good, in settled mode),
  * takes the total from `run-start`, and ends with `run-end`.
  */
 import type { EventListener } from '../events.ts';
@@ -9,7 +10,8 @@ export function progressFromEvents(bar: ProgressReporter): EventListener {
   let total: number | undefined;
   let done = 0;
   return (event) => {
-    if (event.type === 'task-done') {
+    // A task failed for good in settled mode is one less to wait for, as a task done is.
+    if (event.type === 'task-done' || (event.type === 'task-failed' && !event.willRetry)) {
       done++;
       bar.update(done, total);
     } else if (event.type === 'run-start') {

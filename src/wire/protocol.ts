@@ -44,12 +44,16 @@ export interface BatchMessage {
   first?: number;
   /** The run's seed (`taskContext().seed` is derived from it and the task's index). */
   seed?: number;
-  /** Which try of these tasks this is (1 unless the run retries). */
+  /** Which try of these tasks this is (1 unless the run retries; `BackendBatch.attempt`). */
   attempt?: number;
   /** The run's timeoutMs: a task's `signal` is aborted when it runs this long. */
   timeout?: number;
   /** The call's initializer, run once per worker and `key` before the first task that names it. */
   init?: WireInitializer;
+  /** Run every task even when one fails; report failures in `failed` (settled mode, retries). */
+  keep?: true;
+  /** Stop the batch between tasks once resident memory passes this many bytes (`maxWorkerRssMb`). */
+  maxRss?: number;
 }
 
 export interface WireInitializer {
@@ -58,6 +62,19 @@ export interface WireInitializer {
   fn: number;
   args: unknown[];
 }
+
+/** A task of a batch that failed, when the batch keeps going (`keep`). */
+export interface FailedTask {
+  at: number;
+  error: SerializedThrown;
+  importUrl?: string;
+  unsendableResult?: boolean;
+  /** The task stopped on its `taskContext().signal` after running past the batch's timeout. */
+  timedOut?: true;
+}
+
+/** The worker's memory after a batch: resident set and its own heap in use, bytes. */
+export type MemoryReport = [rss: number, heap: number];
 
 export interface CancelMessage {
   t: 'cancel';
@@ -74,7 +91,16 @@ export type ToWorker = BatchMessage | CancelMessage | PrefetchMessage;
 
 export type FromWorker =
   /** `results` is a Float64Array (transferred) when every result is a number (see packing.ts). */
-  | { t: 'done'; id: number; results: unknown[] | Float64Array; enc?: true }
+  | {
+      t: 'done';
+      id: number;
+      /** Fewer than the batch's tasks when the worker stopped early to be replaced (`maxRss`). */
+      results: unknown[] | Float64Array;
+      enc?: true;
+      /** Tasks that failed, with `keep`. */
+      failed?: FailedTask[];
+      mem?: MemoryReport;
+    }
   | {
       t: 'fail';
       id: number;
@@ -89,11 +115,17 @@ export type FromWorker =
       init?: true;
       /** Set when the task ended after its signal aborted for running past the batch's timeout. */
       timedOut?: true;
+      mem?: MemoryReport;
     }
   /** A line a task wrote (`at` -1: the initializer), sent before the batch's answer. */
   | { t: 'log'; id: number; at: number; s: 'stdout' | 'stderr'; line: string }
   /** `taskContext().report(value)`, sent before the batch's answer. */
   | { t: 'report'; id: number; at: number; value: unknown }
+  /**
+   * The worker is dying (process.exit(), an uncaught throw) in the middle of a batch with `keep`: what
+   * the tasks before the one it was on returned, sent on its way out so that they are not run again.
+   */
+  | { t: 'partial'; id: number; results: unknown[]; failed?: FailedTask[] }
   | { t: 'cancelled'; id: number; completed: number }
   /** Processes only: task `at` of batch `id` is starting (sent when the batch asks for reports). */
   | { t: 'at'; id: number; at: number }

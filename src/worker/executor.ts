@@ -2,7 +2,7 @@
  * The worker side, shared by thread and process workers: import each task's module once, call the
  * export, and answer with the results or the first error.
  */
-
+import { getHeapStatistics } from 'node:v8';
 import { flushOutput } from '../context/console-capture.ts';
 import { runInScope } from '../context/task-context.ts';
 import type { AnyFunction } from '../delayed.ts';
@@ -14,10 +14,10 @@ import { isThenable } from '../values.ts';
 import { unclonableReason } from '../wire/clonable.ts';
 import type { FunctionRef, ValueRef } from '../wire/function-ref.ts';
 import { callPacked, packResults } from '../wire/packed-numbers.ts';
-import type { BatchMessage, FromWorker, WorkerInit } from '../wire/protocol.ts';
+import type { BatchMessage, FailedTask, FromWorker, MemoryReport, WorkerInit } from '../wire/protocol.ts';
 import { decodeTags, encodeTags, needsTags, type TagHooks, tagIds } from '../wire/tagged.ts';
 import { compileCode, instantiate } from './by-value.ts';
-import { InitializerFailure, WorkerScopes } from './scopes.ts';
+import { type BatchScopes, InitializerFailure, WorkerScopes } from './scopes.ts';
 import { SpillReader } from './spill-reader.ts';
 import { runAsTask } from './task-context.ts';
 
@@ -30,6 +30,26 @@ export interface ExecutorOptions {
   onTaskStart?: (message: BatchMessage, at: number) => void;
   /** Sends a message to the caller now, ahead of the batch's answer (`taskContext().report`). */
   send?: (message: FromWorker) => void;
+}
+
+/** Thrown by `runTask` for a task that stopped on its timeout signal (not the task's own error). */
+const TASK_TIMED_OUT = Symbol('task timed out');
+
+/** The resident memory as last read, and when (reading it costs about 30 µs: at most every 100 ms). */
+let lastRss = 0;
+let rssReadAt = Number.NEGATIVE_INFINITY;
+
+/**
+ * This worker's resident memory and its own heap in use, for `maxWorkerRssMb` and crash reports.
+ * `fresh`: read the resident memory now (the pool compares it with `maxWorkerRssMb`).
+ */
+function memoryReport(fresh = false): MemoryReport {
+  const now = performance.now();
+  if (fresh || now - rssReadAt > 100) {
+    lastRss = process.memoryUsage.rss();
+    rssReadAt = now;
+  }
+  return [lastRss, getHeapStatistics().used_heap_size];
 }
 
 function canClone(value: unknown): boolean {
@@ -102,13 +122,38 @@ export class TaskExecutor {
     }
   }
 
+  /** The batch in progress with `keep`: what its finished tasks gave, for `partial()` on the way out. */
+  private keeping: { id: number; results: unknown[]; failed: FailedTask[]; done: number } | undefined;
+
+  /**
+   * The worker is dying in the middle of a batch with `keep`: the results of the tasks it finished,
+   * to send on its way out (undefined when there are none, or they cannot be sent).
+   */
+  partial(): Extract<FromWorker, { t: 'partial' }> | undefined {
+    const keeping = this.keeping;
+    if (!keeping || keeping.done === 0) return undefined;
+    const results = keeping.results.slice(0, keeping.done);
+    if (!results.every((r) => unclonableReason(r) === undefined && canClone(r))) return undefined;
+    const failed = keeping.failed.filter((f) => f.at < keeping.done);
+    return { t: 'partial', id: keeping.id, results, ...(failed.length > 0 ? { failed } : {}) };
+  }
+
   async runBatch(message: BatchMessage): Promise<FromWorker> {
+    const reply = await this.runTasks(message);
+    this.keeping = undefined;
+    if (reply.t === 'done' || reply.t === 'fail') reply.mem = memoryReport(message.maxRss !== undefined);
+    return reply;
+  }
+
+  private async runTasks(message: BatchMessage): Promise<FromWorker> {
     if (message.forget) this.forget(message.forget);
     if (message.defs) for (const [id, ref] of message.defs) this.refs.set(id, ref);
-    const { id, run, packed } = message;
+    const { id, run, packed, keep, maxRss } = message;
     let { args } = message;
-    const count = packed ? packed.count : args.length;
+    let count = packed ? packed.count : args.length;
     const results: unknown[] = new Array(count);
+    const failed: FailedTask[] = [];
+    if (keep) this.keeping = { id, results, failed, done: 0 };
     const { isCancelled, yieldEveryMs, onTaskStart } = this.options;
     let lastYield = yieldEveryMs ? performance.now() : 0;
     let i = 0;
@@ -122,34 +167,21 @@ export class TaskExecutor {
       const scopes = this.scopes.batch(message, setup ? await setup : undefined);
       for (; i < count; i++) {
         if (isCancelled(run)) return { t: 'cancelled', id, completed: i };
-        const fnId = typeof message.fn === 'number' ? message.fn : (message.fn[i] as number);
-        const fn = this.functions.get(fnId) ?? (await this.resolve(fnId));
-        // After the import: loading a module is not the task's own running time.
-        onTaskStart?.(message, i);
-        const at = i;
-        const scope = scopes.task(at);
         try {
-          let value = runInScope(scope, () =>
-            runAsTask(id, at, () =>
-              packed
-                ? callPacked(fn, packed, at)
-                : fn(
-                    ...(message.spilled
-                      ? this.spills.restore(run, args[at] as unknown[])
-                      : (args[at] as unknown[])),
-                  ),
-            ),
-          );
-          if (isThenable(value)) value = await value;
-          results[i] = value;
-        } catch (error) {
-          if (!this.scopes.timedOut(scope)) throw error;
-        } finally {
-          flushOutput(scope);
+          results[i] = await this.runTask(message, args, i, onTaskStart, scopes);
+        } catch (thrown) {
+          // Kept going: the failure is this task's alone, the batch goes on.
+          if (!keep) throw thrown;
+          results[i] = undefined;
+          failed.push(this.failedTask(i, thrown));
         }
-        // It stopped because its signal said it ran too long: a timeout still, however it ended.
-        if (this.scopes.timedOut(scope))
-          return { t: 'fail', id, at: i, error: serializeThrown(null, canClone), timedOut: true };
+        if (this.keeping) this.keeping.done = i + 1;
+        // Over its memory limit: answer what it has, and let the pool replace it (the rest runs elsewhere).
+        if (maxRss !== undefined && i + 1 < count && process.memoryUsage.rss() > maxRss) {
+          count = i + 1;
+          results.length = count;
+          break;
+        }
         if (yieldEveryMs && performance.now() - lastYield > yieldEveryMs) {
           await new Promise((resolve) => setImmediate(resolve));
           lastYield = performance.now();
@@ -162,55 +194,117 @@ export class TaskExecutor {
           error.error.stack = withoutOurFrames(error.error.stack);
         return { t: 'fail', id, at: 0, error, init: true };
       }
-      if (thrown instanceof ImportFailure) {
-        return {
-          t: 'fail',
-          id,
-          at: i,
-          error: serializeThrown(thrown.error, canClone),
-          importUrl: thrown.url,
-        };
-      }
-      const error = serializeThrown(thrown, canClone);
-      if (error.kind === 'error' && error.error.stack)
-        error.error.stack = withoutOurFrames(error.error.stack);
-      return { t: 'fail', id, at: i, error };
+      return { t: 'fail', id, ...this.failedTask(i, thrown) };
     }
     // One turn of the event loop before answering: a rejection nobody handles, or a throw the tasks
     // scheduled at once, kills the worker now and fails the batch, instead of after it has resolved.
     await new Promise((resolve) => setImmediate(resolve));
-    const numbers = packResults(results);
+    const numbers = failed.length === 0 ? packResults(results) : undefined;
     if (numbers) return { t: 'done', id, results: numbers };
+    const withFailures = failed.length > 0 ? { failed } : {};
     if (this.classIds.size > 0 && needsTags(results, this.resultHooks)) {
-      return { t: 'done', id, results: encodeTags(results, this.resultHooks) as unknown[], enc: true };
+      return {
+        t: 'done',
+        id,
+        results: encodeTags(results, this.resultHooks) as unknown[],
+        enc: true,
+        ...withFailures,
+      };
     }
     // A result that would arrive as a plain object without its class is refused, not sent.
     for (let r = 0; r < count; r++) {
       const reason = unclonableReason(results[r]);
-      if (reason !== undefined) return this.unsendableResult(message, results, reason, r);
+      if (reason === undefined) continue;
+      if (!keep) return this.unsendableResult(message, results, reason, r);
+      results[r] = undefined;
+      failed.push(this.unsendableFailure(r, reason));
     }
-    return { t: 'done', id, results };
+    if (failed.length > 0) failed.sort((a, b) => a.at - b.at);
+    return { t: 'done', id, results, ...(failed.length > 0 ? { failed } : {}) };
   }
 
-  /** The answer to send when `done` could not be sent: finds the first result that cannot travel. */
+  /**
+   * Runs task `at` of the batch in its scope (`taskContext()`, output capture), resolving its function
+   * first (an import is not the task's time). Throws `TASK_TIMED_OUT` when it stopped because its signal
+   * said it ran past the run's timeout, however it ended.
+   */
+  private async runTask(
+    message: BatchMessage,
+    args: unknown[][],
+    at: number,
+    onTaskStart: ExecutorOptions['onTaskStart'],
+    scopes: BatchScopes,
+  ): Promise<unknown> {
+    const { id, run, packed } = message;
+    const fnId = typeof message.fn === 'number' ? message.fn : (message.fn[at] as number);
+    const fn = this.functions.get(fnId) ?? (await this.resolve(fnId));
+    onTaskStart?.(message, at);
+    const scope = scopes.task(at);
+    let value: unknown;
+    try {
+      value = runInScope(scope, () =>
+        runAsTask(id, at, () =>
+          packed
+            ? callPacked(fn, packed, at)
+            : fn(
+                ...(message.spilled
+                  ? this.spills.restore(run, args[at] as unknown[])
+                  : (args[at] as unknown[])),
+              ),
+        ),
+      );
+      if (isThenable(value)) value = await value;
+    } catch (error) {
+      if (!this.scopes.timedOut(scope)) throw error;
+    } finally {
+      flushOutput(scope);
+    }
+    if (this.scopes.timedOut(scope)) throw TASK_TIMED_OUT;
+    return value;
+  }
+
+  /**
+   * What a task threw, as it travels: an import failure names the module; a task stopped by its
+   * timeout signal says so (the caller makes it a `TimeoutError`); our own frames are cut.
+   */
+  private failedTask(at: number, thrown: unknown): FailedTask {
+    if (thrown === TASK_TIMED_OUT) return { at, error: serializeThrown(null, canClone), timedOut: true };
+    if (thrown instanceof ImportFailure)
+      return { at, error: serializeThrown(thrown.error, canClone), importUrl: thrown.url };
+    const error = serializeThrown(thrown, canClone);
+    if (error.kind === 'error' && error.error.stack) error.error.stack = withoutOurFrames(error.error.stack);
+    return { at, error };
+  }
+
+  private unsendableFailure(at: number, error: unknown): FailedTask {
+    const reason = error instanceof Error ? error.message : String(error);
+    const wrapped = new TypeError(
+      `The result of this task cannot be sent back to the caller (${reason}). Return plain data: numbers, strings, arrays, plain objects, typed arrays, Map, Set, Date, BigInt.`,
+    );
+    return { at, error: serializeThrown(wrapped, canClone), unsendableResult: true };
+  }
+
+  /**
+   * The answer to send when `done` could not be sent: finds the first result that cannot travel (with
+   * `keep`: every such result becomes its task's failure, and the others go).
+   */
   unsendableResult(message: BatchMessage, results: unknown[], error: unknown, known?: number): FromWorker {
+    if (message.keep && known === undefined) {
+      const failed: FailedTask[] = [];
+      const kept = results.map((r, at) => {
+        if (canClone(r)) return r;
+        failed.push(this.unsendableFailure(at, error));
+        return undefined;
+      });
+      return { t: 'done', id: message.id, results: kept, failed, mem: memoryReport() };
+    }
     const at =
       known ??
       Math.max(
         0,
         results.findIndex((r) => !canClone(r)),
       );
-    const reason = error instanceof Error ? error.message : String(error);
-    const wrapped = new TypeError(
-      `The result of this task cannot be sent back to the caller (${reason}). Return plain data: numbers, strings, arrays, plain objects, typed arrays, Map, Set, Date, BigInt.`,
-    );
-    return {
-      t: 'fail',
-      id: message.id,
-      at,
-      error: serializeThrown(wrapped, canClone),
-      unsendableResult: true,
-    };
+    return { t: 'fail', id: message.id, ...this.unsendableFailure(at, error), mem: memoryReport() };
   }
 
   /** A definition's value in this worker: imported, walked to, or compiled and bound to its captures. */

@@ -1,5 +1,6 @@
 /** Entry of a child process worker: like a thread worker, over the IPC channel with V8 serialization. */
 import { writeSync } from 'node:fs';
+import { serialize } from 'node:v8';
 import { captureOutput, writeUncaptured } from '../context/console-capture.ts';
 import { markAsWorker } from '../main-guard.ts';
 import type { BatchMessage, FromWorker, ToWorker, WorkerInit } from '../wire/protocol.ts';
@@ -29,6 +30,9 @@ function lastWord(error?: unknown): void {
         ? { name: error.name, message: error.message }
         : { name: 'Error', message: String(error) };
   }
+  // A batch that keeps going: what its finished tasks gave, so that only the task it was on fails.
+  const partial = executor?.partial();
+  if (partial) record.partial = serialize(partial).toString('base64');
   try {
     writeSync(LAST_WORD_FD, `${JSON.stringify(record)}\n`);
   } catch {

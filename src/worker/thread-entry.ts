@@ -58,6 +58,12 @@ process.on('unhandledRejection', (reason) => {
 });
 
 const port = parentPort!;
+// Dying in the middle of a batch that keeps going (process.exit() in a task, a throw from a timer): the
+// results of the tasks it finished go first, so that only the task it was on fails.
+process.on('exit', () => {
+  const partial = executor.partial();
+  if (partial) port.postMessage(partial);
+});
 const queue: BatchMessage[] = [];
 let running = false;
 

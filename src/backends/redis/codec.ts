@@ -103,6 +103,14 @@ export interface BatchPayload {
   readonly xs?: Uint8Array;
   /** The arguments hold tags (`wire/tagged.ts`) naming definitions of `x`. */
   readonly e?: 1;
+  /** Keep going past a failed task and report each failure (settled mode, retries). */
+  readonly k?: 1;
+}
+
+/** A task of a batch that failed, with `k`: its position and what it threw. */
+export interface WireFailure {
+  readonly at: number;
+  readonly e: SerializedThrown;
 }
 
 /**
@@ -116,7 +124,14 @@ export type WireOutput =
 
 /** What a worker pushes to the call's results list for a batch. */
 export type WireOutcome =
-  | { readonly s: number; readonly ok: true; readonly r: unknown[]; readonly o?: readonly WireOutput[] }
+  /** `fl`: with `k`, the tasks that failed (their `r` entries are empty). `o`: the tasks' output. */
+  | {
+      readonly s: number;
+      readonly ok: true;
+      readonly r: unknown[];
+      readonly fl?: readonly WireFailure[];
+      readonly o?: readonly WireOutput[];
+    }
   | {
       readonly s: number;
       readonly ok: false;
@@ -127,6 +142,9 @@ export type WireOutcome =
       readonly o?: readonly WireOutput[];
       /** The worker's initializer failed (no task ran). */
       readonly init?: true;
+      /** With `k`: the results (and failures) of the tasks before `at`, when the worker kept them. */
+      readonly r?: unknown[];
+      readonly fl?: readonly WireFailure[];
     }
   | {
       readonly s: number;

@@ -153,6 +153,7 @@ export function encodeBatch(call: Call, batch: BackendBatch, options: ResolvedBa
     ...(initializer ? { i: initializer } : {}),
     ...(definitions ? { x: definitions.x, xs: definitions.xs } : {}),
     ...(batch.encoded ? { e: 1 as const } : {}),
+    ...(batch.keepGoing ? { k: 1 as const } : {}),
   };
   return pack(payload);
 }

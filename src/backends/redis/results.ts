@@ -5,9 +5,10 @@
  */
 import { type ErrorClass, findErrorClass } from '../../error-class.ts';
 import * as coreErrors from '../../errors.ts';
-import { deserializeThrown } from '../../errors.ts';
+import { deserializeThrown, type SerializedThrown } from '../../errors.ts';
+import type { BackendBatch } from '../backend.ts';
 import { type Call, type CallContext, failCall } from './call.ts';
-import { unpack, type WireOutcome, type WireOutput } from './codec.ts';
+import { unpack, type WireFailure, type WireOutcome, type WireOutput } from './codec.ts';
 import type { Connection } from './connection.ts';
 import { CodeRefusedError, ModuleRefusedError, RedisBackendError, VersionSkewError } from './errors.ts';
 import { scrub } from './options.ts';
@@ -93,9 +94,14 @@ function onResult(ctx: CallContext, call: Call, conn: Connection, bytes: Buffer)
   }
   const { batch } = pending;
   if ('o' in outcome && outcome.o) emitOutput(ctx, call, batch.firstIndex, outcome.o);
+  // Kept going (settled mode, retries): each failed task's error, rebuilt with its class.
+  const failuresOf = (failed: readonly WireFailure[] | undefined) => {
+    const failures = (failed ?? []).map((f) => ({ at: f.at, error: rebuild(batch, f.at, f.e, outcome) }));
+    return failures.length > 0 ? { failures } : {};
+  };
   switch (outcome.ok) {
     case true:
-      pending.resolve({ ok: true, results: outcome.r });
+      pending.resolve({ ok: true, results: outcome.r, ...failuresOf(outcome.fl) });
       return;
     case 'cancelled':
       pending.resolve({ ok: 'cancelled', completed: outcome.completed });
@@ -116,16 +122,26 @@ function onResult(ctx: CallContext, call: Call, conn: Connection, bytes: Buffer)
         );
         return;
       }
-      const located = batch.locations[outcome.at];
-      const error = deserializeThrown(outcome.e, (name) => findErrorClass(located, name) ?? OWN_ERRORS[name]);
-      if (error !== null && typeof error === 'object') {
-        try {
-          Object.assign(error, { host: outcome.host, worker: outcome.worker });
-        } catch {
-          // A frozen thrown value stays as it is.
-        }
-      }
-      pending.resolve({ ok: false, failedAt: outcome.at, error });
+      const error = rebuild(batch, outcome.at, outcome.e, outcome);
+      const kept = outcome.r ? { results: outcome.r, ...failuresOf(outcome.fl) } : {};
+      pending.resolve({ ok: false, failedAt: outcome.at, error, ...kept });
     }
   }
+}
+
+/** A task's error as a worker sent it, with its class where the caller knows it, and where it ran. */
+function rebuild(batch: BackendBatch, at: number, thrown: SerializedThrown, outcome: WireOutcome): unknown {
+  const located = batch.locations[at];
+  const error = deserializeThrown(thrown, (name) => findErrorClass(located, name) ?? OWN_ERRORS[name]);
+  if (error !== null && typeof error === 'object' && 'host' in outcome) {
+    try {
+      Object.assign(error, {
+        host: outcome.host,
+        ...('worker' in outcome ? { worker: outcome.worker } : {}),
+      });
+    } catch {
+      // A frozen thrown value stays as it is.
+    }
+  }
+  return error;
 }

@@ -28,6 +28,7 @@ import {
   pack,
   unpack,
   type WireDefinition,
+  type WireFailure,
   type WireOutcome,
   type WireOutput,
 } from './codec.ts';
@@ -398,6 +399,7 @@ export class RedisWorker {
       ...(payload.e !== undefined && definitions
         ? { encoded: true as const, deps: [...definitions.values()] }
         : {}),
+      ...(payload.k ? { keepGoing: true as const } : {}),
     };
     let outcome: BatchOutcome;
     this.local.startRun?.(run);
@@ -426,7 +428,25 @@ export class RedisWorker {
       }
       return { s: seq, ok: 'cancelled', completed: outcome.completed, o: output };
     }
-    if (outcome.ok === false) return { ...this.failure(seq, outcome.failedAt, outcome.error), o: output };
+    if (outcome.ok === false) {
+      const failed = { ...this.failure(seq, outcome.failedAt, outcome.error), o: output };
+      if (!payload.k || !outcome.results) return failed;
+      // Kept going: the tasks before the one that crashed keep their results.
+      const kept = this.keptResults(outcome.results, outcome.failures);
+      return { ...failed, r: kept.results, ...(kept.failures.length > 0 ? { fl: kept.failures } : {}) };
+    }
+    if (payload.k) {
+      const unsendable = this.unsendableOutput(seq, output);
+      if (unsendable) return unsendable;
+      const kept = this.keptResults(outcome.results, outcome.failures);
+      return {
+        s: seq,
+        ok: true,
+        r: kept.results,
+        ...(kept.failures.length > 0 ? { fl: kept.failures } : {}),
+        ...(output.length > 0 ? { o: output } : {}),
+      };
+    }
     try {
       pack(outcome.results);
     } catch (error) {
@@ -438,20 +458,26 @@ export class RedisWorker {
         ),
       );
     }
-    if (output.length > 0) {
-      try {
-        pack(output);
-      } catch (error) {
-        return this.failure(
-          seq,
-          Math.max(0, output.find(([, kind]) => kind === 'report')?.[0] ?? 0),
-          new TypeError(
-            `A value a task reported cannot be sent back through Redis (${(error as Error).message}). Report plain data.`,
-          ),
-        );
-      }
-    }
+    const unsendable = this.unsendableOutput(seq, output);
+    if (unsendable) return unsendable;
     return { s: seq, ok: true, r: outcome.results, ...(output.length > 0 ? { o: output } : {}) };
+  }
+
+  /** The batch's failure when a value its tasks reported cannot go back through Redis. */
+  private unsendableOutput(seq: number, output: readonly WireOutput[]): WireOutcome | undefined {
+    if (output.length === 0) return undefined;
+    try {
+      pack(output);
+      return undefined;
+    } catch (error) {
+      return this.failure(
+        seq,
+        Math.max(0, output.find(([, kind]) => kind === 'report')?.[0] ?? 0),
+        new TypeError(
+          `A value a task reported cannot be sent back through Redis (${(error as Error).message}). Report plain data.`,
+        ),
+      );
+    }
   }
 
   /**
@@ -533,6 +559,39 @@ export class RedisWorker {
       (located as { ref: unknown }).ref = { ...ref, captures };
     }
     return result;
+  }
+
+  /**
+   * A batch that kept going: its failures as they travel, and each result that cannot go back through
+   * Redis made its own task's failure rather than the batch's.
+   */
+  private keptResults(
+    results: readonly unknown[],
+    failures: readonly { at: number; error: unknown }[] | undefined,
+  ): { results: unknown[]; failures: WireFailure[] } {
+    const out: WireFailure[] = (failures ?? []).map((f) => ({
+      at: f.at,
+      e: serializeThrown(f.error, canEncode),
+    }));
+    const kept = results.map((value, at) => {
+      try {
+        pack(value);
+        return value;
+      } catch (error) {
+        out.push({
+          at,
+          e: serializeThrown(
+            new TypeError(
+              `The result of this task cannot be sent back through Redis (${(error as Error).message}). Return plain data: numbers, strings, arrays, plain objects, typed arrays, Map, Set, Date, BigInt.`,
+            ),
+            canEncode,
+          ),
+        });
+        return undefined;
+      }
+    });
+    out.sort((a, b) => a.at - b.at);
+    return { results: kept, failures: out };
   }
 
   private failure(seq: number, at: number, error: unknown): Extract<WireOutcome, { ok: false }> {

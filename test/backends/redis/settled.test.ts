@@ -1,0 +1,93 @@
+/**
+ * Issue 15 on the Redis backend: settled results with a throw, a timeout and a crash; retries of a
+ * flaky task; a batch of 100 where task 57 ends its worker process; the call leaves no key behind.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe } from 'node:test';
+import {
+  delayed,
+  type SettledResult,
+  type Task,
+  TimeoutError,
+  WorkerCrashedError,
+} from '../../../src/index.ts';
+import { exitAt, flaky, mixed } from '../../fixtures/settled-tasks.ts';
+import { tempDir } from '../../helpers.ts';
+import { callKeysLeft, redisSkipReason, redisTest } from './helpers.ts';
+
+const skip = await redisSkipReason();
+
+function* lazily<T>(tasks: readonly Task<T>[]): Generator<Task<T>> {
+  yield* tasks;
+}
+
+function reasonOf(entry: SettledResult<unknown> | undefined): Error & Record<string, unknown> {
+  assert.ok(entry && entry.status === 'rejected', `expected a rejected entry, got ${JSON.stringify(entry)}`);
+  return entry.reason as Error & Record<string, unknown>;
+}
+
+describe('redis backend: settled results, retries, a crash that blames one task', { skip }, () => {
+  redisTest(
+    'settled: a throw, a timeout and a crash each in their own entry; retries: 2 on a flaky task',
+    async (scope) => {
+      await scope.startWorkers({ count: 1, concurrency: 2 });
+      const p = scope.parallel({ nJobs: 2, timeoutMs: 2000, batchSize: 3 });
+      const kinds = ['ok', 'throw', 'ok', 'spin', 'ok', 'exit', 'ok'];
+      // Settled for this run (the Parallel is fail-fast).
+      const entries = await p.run(
+        kinds.map((kind, i) => delayed(mixed)(i, kind)),
+        { errorMode: 'settled' },
+      );
+      kinds.forEach((kind, i) => {
+        if (kind === 'ok') assert.deepEqual(entries[i], { status: 'fulfilled', value: i * 2 });
+        else assert.equal(reasonOf(entries[i]).taskIndex, i);
+      });
+      assert.ok(reasonOf(entries[1]) instanceof RangeError);
+      assert.ok(reasonOf(entries[3]) instanceof TimeoutError);
+      const crash = reasonOf(entries[5]);
+      assert.ok(crash instanceof WorkerCrashedError);
+      assert.equal(crash.exitCode, 3);
+      assert.equal(crash.argsSummary, "(5, 'exit')");
+
+      const dir = tempDir();
+      const flakyRun = scope.parallel({ nJobs: 2, retries: 2 });
+      assert.deepEqual(
+        await flakyRun.run([0, 1, 2].map((i) => delayed(flaky)(dir, i, i === 1 ? 2 : 0))),
+        [0, 1, 2],
+      );
+      assert.equal(readFileSync(join(dir, 'flaky-1'), 'utf8'), 'x\nx\nx\n');
+      await assert.rejects(
+        flakyRun.run([delayed(flaky)(dir, 9, 5)]),
+        (error: Error & { attempts?: number }) => {
+          assert.equal(error.attempts, 3);
+          return true;
+        },
+      );
+      assert.deepEqual(await callKeysLeft(scope.prefix, scope.queue), []);
+    },
+  );
+
+  redisTest(
+    'a batch of 100 where task 57 calls process.exit(): only task 57 fails, the others run once',
+    async (scope) => {
+      await scope.startWorkers({ count: 1, concurrency: 1 });
+      const dir = tempDir();
+      const p = scope.parallel({ nJobs: 1, batchSize: 100 });
+      const tasks = Array.from({ length: 100 }, (_, i) => delayed(exitAt)(dir, i, 57));
+      const entries = await p.run(lazily(tasks), { errorMode: 'settled' });
+      assert.equal(entries.length, 100);
+      const crash = reasonOf(entries[57]);
+      assert.ok(crash instanceof WorkerCrashedError);
+      assert.equal(crash.taskIndex, 57);
+      assert.equal(entries.filter((e) => e.status === 'fulfilled').length, 99);
+      const ran = readFileSync(join(dir, 'ran'), 'utf8').trim().split('\n').map(Number);
+      assert.deepEqual(
+        [...ran].sort((a, b) => a - b),
+        Array.from({ length: 100 }, (_, i) => i).filter((i) => i !== 57),
+      );
+      assert.deepEqual(await callKeysLeft(scope.prefix, scope.queue), []);
+    },
+  );
+});
