@@ -41,7 +41,7 @@ describe('the backend registry', () => {
     await parallel.close();
     assert.deepEqual(out, [1, 4, 9, 16]);
     assert.ok(batches >= 1);
-    assert.deepEqual(configs, [{ nJobs: 3, maxNbytes: 2048, options: { answer: 42 } }]);
+    assert.deepEqual(configs, [{ nJobs: 3, maxNbytes: 2048, recycling: {}, options: { answer: 42 } }]);
   });
 
   test('an unknown backend is refused up front, listing the built-in and registered names', () => {
