@@ -159,8 +159,11 @@ for (const store of storeCases()) {
         runs.n++;
         return new Uint8Array(10_000).fill(i);
       });
-      for (let i = 0; i < 6; i++) await f(i);
-      await sleep(5);
+      // A few ms apart: a store orders by last-use time, and entries written in the same millisecond tie.
+      for (let i = 0; i < 6; i++) {
+        await f(i);
+        await sleep(5);
+      }
       await f(0); // used again: now the most recent
       const res = await memory.reduceSize({ bytesLimit: 35_000 });
       assert.equal(res.removedItems, 3);
