@@ -5,6 +5,7 @@
  * writes) is submitted again, with the same job id, so it can never be queued twice.
  */
 import type { Queue } from 'bullmq';
+import type { ChainableCommander } from 'ioredis';
 import { type Call, type CallContext, failCall, type PendingBatch } from './call.ts';
 import { RedisBackendError } from './errors.ts';
 import { describeConnection, scrub } from './options.ts';
@@ -29,16 +30,7 @@ export async function flushCall(ctx: CallContext, call: Call): Promise<void> {
     const pipeline = client.pipeline();
     for (const [hash, bytes] of call.blobs.takeUnsent())
       pipeline.set(keys.blob(call.id, hash), bytes, 'PX', keyTtlMs);
-    for (const { seq, bytes } of items) pipeline.set(keys.payload(call.id, seq), bytes, 'PX', keyTtlMs);
-    const replies = (await pipeline.exec()) ?? [];
-    const failed = replies.find(([error]) => error);
-    if (failed) throw failed[0];
-    await addJobs(
-      ctx,
-      call,
-      queue,
-      items.map(({ seq }) => seq),
-    );
+    await writeThenQueue(ctx, call, pipeline, queue, items);
     for (const { seq } of items) {
       const pending = call.pending.get(seq);
       if (pending) pending.flushed = true;
@@ -67,17 +59,7 @@ export async function resubmit(ctx: CallContext, call: Call, batches: PendingBat
       failCall(call, lostStateError(options.connection, 'a large argument of the call is gone'));
       return;
     }
-    const pipeline = client.pipeline();
-    for (const p of batches) pipeline.set(keys.payload(call.id, p.seq), p.bytes, 'PX', options.keyTtlMs);
-    const replies = (await pipeline.exec()) ?? [];
-    const failed = replies.find(([error]) => error);
-    if (failed) throw failed[0];
-    await addJobs(
-      ctx,
-      call,
-      queue,
-      batches.map((p) => p.seq),
-    );
+    await writeThenQueue(ctx, call, client.pipeline(), queue, batches);
   } catch (error) {
     failCall(
       call,
@@ -88,10 +70,25 @@ export async function resubmit(ctx: CallContext, call: Call, batches: PendingBat
   }
 }
 
-async function addJobs(ctx: CallContext, call: Call, queue: Queue, seqs: number[]): Promise<void> {
+/**
+ * Writes the batches' payloads (after whatever `pipeline` already holds) and, once Redis has taken them
+ * all, adds their jobs: a worker never finds a job without its payload. Throws the first failed write.
+ */
+async function writeThenQueue(
+  ctx: CallContext,
+  call: Call,
+  pipeline: ChainableCommander,
+  queue: Queue,
+  batches: readonly { readonly seq: number; readonly bytes: Buffer }[],
+): Promise<void> {
   const { keys, options } = ctx;
+  for (const { seq, bytes } of batches)
+    pipeline.set(keys.payload(call.id, seq), bytes, 'PX', options.keyTtlMs);
+  const replies = (await pipeline.exec()) ?? [];
+  const failed = replies.find(([error]) => error);
+  if (failed) throw failed[0];
   await queue.addBulk(
-    seqs.map((seq) => ({
+    batches.map(({ seq }) => ({
       name: 'batch',
       data: { c: call.id, s: seq, ttl: options.keyTtlMs },
       opts: {
