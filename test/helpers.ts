@@ -4,10 +4,25 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { delayed, Parallel } from '../src/index.ts';
+import { delayed, Parallel, type ParallelOptions } from '../src/index.ts';
 import { whereAmI } from './fixtures/tasks.ts';
 
 export const repoRoot = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
+
+const opened: Parallel[] = [];
+after(() => closeOpenedParallels());
+
+/** A `Parallel` closed when the test file ends (or by `closeOpenedParallels`), whatever the test did. */
+export function openParallel(options: ParallelOptions<'array'>): Parallel {
+  const parallel = new Parallel(options);
+  opened.push(parallel);
+  return parallel;
+}
+
+/** Closes every `Parallel` made by `openParallel` so far. */
+async function closeOpenedParallels(): Promise<void> {
+  await Promise.all(opened.splice(0).map((parallel) => parallel.close()));
+}
 
 /** A fresh temp directory, removed when the test file ends. */
 export function tempDir(prefix = 'joblib-ts-test-'): string {

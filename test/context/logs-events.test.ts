@@ -4,26 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { delayed, type JoblibEvent, Parallel, type ParallelOptions } from '../../src/index.ts';
+import { describe, test } from 'node:test';
+import { delayed, type JoblibEvent } from '../../src/index.ts';
 import { logPrefix } from '../../src/progress/logs.ts';
 import { chatty, exitsAt, failsAt, nestedThenSpeaks } from '../fixtures/context-tasks.ts';
-import { repoRoot, runProgram } from '../helpers.ts';
+import { openParallel as parallel, repoRoot, runProgram } from '../helpers.ts';
 
 /** The terminal's "erase to the end of the line" (ESC [ K), which the bar ends its line with. */
 const ERASE_TO_END = new RegExp(`${String.fromCharCode(27)}\\[[0-9]*K`, 'g');
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const BACKENDS = ['sequential', 'threads', 'processes'] as const;
-
-const opened: Parallel[] = [];
-function parallel(options: ParallelOptions<'array'>): Parallel {
-  const p = new Parallel(options);
-  opened.push(p);
-  return p;
-}
-after(async () => {
-  await Promise.all(opened.map((p) => p.close()));
-});
 
 /** The lines `chatty(i)` writes, as log events say them. */
 function chattyLines(i: number): string[] {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { sfc32, taskSeed } from '../../src/context/prng.ts';
 import {
   delayed,
@@ -28,7 +28,7 @@ import {
   slowSetup,
   waitForAbort,
 } from '../fixtures/context-tasks.ts';
-import { tempDir, until } from '../helpers.ts';
+import { openParallel as parallel, tempDir, until } from '../helpers.ts';
 
 const TASKS = 200;
 const DRAWS = 3;
@@ -40,16 +40,6 @@ function expected(seed: number, index: number): number[] {
   const random = sfc32(taskSeedValue);
   return [index, taskSeedValue, ...range(DRAWS).map(() => random())];
 }
-
-const opened: Parallel[] = [];
-function parallel(options: ParallelOptions<'array'>): Parallel {
-  const p = new Parallel(options);
-  opened.push(p);
-  return p;
-}
-after(async () => {
-  await Promise.all(opened.map((p) => p.close()));
-});
 
 describe('taskContext: the same numbers whatever runs the tasks', () => {
   const reference = range(TASKS).map((i) => expected(42, i));
