@@ -35,6 +35,7 @@ import {
   type WorkerLife,
 } from './recycling.ts';
 import { emitWorkerOutput } from './worker-output.ts';
+import { SHRINK_AFTER_MS, WorkerBudget } from './worker-budget.ts';
 
 /** A batch as the pool sends it: the backend may have replaced big array arguments (`big-arrays/`). */
 export interface PoolBatch extends BackendBatch {
@@ -104,7 +105,7 @@ interface PooledWorker {
   /** An unref is pending for the next turn of the event loop. */
   idleCheck: boolean;
   /** Why we are terminating it, so that its exit is not reported as a crash. */
-  stopping?: 'abort' | 'recycle' | { timeout: TimeoutError };
+  stopping?: 'abort' | 'recycle' | 'shrink' | { timeout: TimeoutError };
   /** Tasks given, memory seen, and whether it is being replaced (recycling.ts). */
   readonly life: WorkerLife;
   /**
@@ -169,9 +170,14 @@ export class WorkerPool {
   private readonly runHubs = new Map<number, EventHub>();
   /** The hubs of the backends that have run here: where worker events go (`emitWorkerEvent`). */
   private readonly hubs = new Set<EventHub>();
+  /** How many workers may be alive (the largest nJobs of the live runs), and how many each run may use. */
+  private readonly budget: WorkerBudget;
+  /** Stops idle workers beyond the budget's target, a while after it went down. */
+  private shrinkTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly size: number,
+    /** The pool's size until runs say theirs (`startRun`). */
+    size: number,
     private readonly spawn: SpawnWorker,
     /** How the backend names a worker kind in crash messages: `worker thread`, `worker process`. */
     private readonly kindLabel: string,
@@ -184,6 +190,7 @@ export class WorkerPool {
     /** When healthy workers are replaced. */
     private readonly extras: { readonly recycling?: RecyclingOptions } = {},
   ) {
+    this.budget = new WorkerBudget(size);
     openPools.add(this);
   }
 
@@ -201,11 +208,18 @@ export class WorkerPool {
     return this.started;
   }
 
+  /** How many workers the pool may have alive now: the largest `nJobs` of its live runs. */
+  get targetSize(): number {
+    return this.budget.target;
+  }
+
   /**
-   * A run begins: a late crash of one of its tasks fails it until `endRun`. `events`: its backend's
-   * hub, where the run's logs and reports go, and (kept after the run) where worker events go.
+   * A run begins, which may use `nJobs` workers at once (the pool grows to the largest live demand):
+   * a late crash of one of its tasks fails it until `endRun`. `events`: its backend's hub, where the
+   * run's logs and reports go, and (kept after the run) where worker events go.
    */
-  startRun(runId: number, events?: EventHub): void {
+  startRun(runId: number, nJobs = this.budget.target, events?: EventHub): void {
+    this.budget.add(runId, nJobs);
     this.activeRuns.add(runId);
     if (events) {
       this.runHubs.set(runId, events);
@@ -227,6 +241,28 @@ export class WorkerPool {
     this.runHubs.delete(runId);
     this.activeRuns.delete(runId);
     this.lateFailures.delete(runId);
+    if (this.budget.remove(runId)) this.shrinkLater();
+  }
+
+  /** Workers beyond the budget stop once idle, `SHRINK_AFTER_MS` from now (a next run may want them). */
+  private shrinkLater(): void {
+    if (this.shrinkTimer || this.closed) return;
+    this.shrinkTimer = setTimeout(() => {
+      this.shrinkTimer = undefined;
+      this.shrink();
+    }, SHRINK_AFTER_MS);
+    this.shrinkTimer.unref();
+  }
+
+  /** Stops idle workers while more than the budget's target are alive; busy ones are checked when idle. */
+  private shrink(): void {
+    let alive = this.workers.filter((w) => !w.stopping).length;
+    for (const worker of this.workers) {
+      if (alive <= this.budget.target) return;
+      if (worker.stopping || !worker.ready || worker.outstanding.length > 0) continue;
+      this.stopWorker(worker, 'shrink');
+      alive--;
+    }
   }
 
   submit(batch: PoolBatch): Promise<BatchOutcome> {
@@ -257,6 +293,7 @@ export class WorkerPool {
     if (this.closing) return this.closing;
     this.closed = true;
     if (this.timeoutTimer) clearInterval(this.timeoutTimer);
+    if (this.shrinkTimer) clearTimeout(this.shrinkTimer);
     const workers = this.workers.splice(0);
     for (const pending of this.held.splice(0)) {
       pending.reject(new Error('joblib-ts: the worker pool was closed while this batch was waiting.'));
@@ -474,11 +511,16 @@ export class WorkerPool {
   }
 
   /**
-   * The idle worker if any; else a new one while under `size` (none while `maxStarting` workers are
-   * still starting: the batch is held until one is up or idle); else, at `size`, the least loaded.
+   * For a batch of run `runId`: when the run already has batches on as many workers as its nJobs, the
+   * least loaded of those; else the idle worker if any; else a new one while under the budget's target
+   * (none while `maxStarting` workers are still starting: the batch is held until one is up or idle);
+   * else, at the target, the least loaded. Workers being stopped take nothing but count as alive.
    */
   private pickWorker(pending: Pending): PooledWorker | undefined {
+    const { runId } = pending.batch;
     let best: PooledWorker | undefined;
+    let bestOwn: PooledWorker | undefined;
+    let own = 0;
     let starting = 0;
     const recycling = this.extras.recycling;
     for (const worker of this.workers) {
@@ -491,13 +533,21 @@ export class WorkerPool {
         this.retire(worker, full);
         continue;
       }
-      if (!best || worker.outstanding.length < best.outstanding.length) best = worker;
+      const load = worker.outstanding.length;
+      if (worker.outstanding.some((p) => p.batch.runId === runId)) {
+        own++;
+        if (!bestOwn || load < bestOwn.outstanding.length) bestOwn = worker;
+      }
+      if (!best || load < best.outstanding.length) best = worker;
     }
+    // A run never has batches on more workers than its own nJobs at once.
+    if (bestOwn && own >= this.budget.limitOf(runId)) return bestOwn;
+    const target = this.budget.target;
     // A retry after a crash or a timeout goes to a new worker while there is room for one.
-    const fresh = pending.batch.freshWorker === true && this.workers.length < this.size;
-    if (best && !fresh && (best.outstanding.length === 0 || this.workers.length >= this.size)) return best;
+    const fresh = pending.batch.freshWorker === true && this.workers.length < target;
+    if (best && !fresh && (best.outstanding.length === 0 || this.workers.length >= target)) return best;
     // Workers being replaced still count: the batch waits for one of them to exit.
-    if (!best && this.workers.length >= this.size) return undefined;
+    if (!best && this.workers.length >= target) return undefined;
     if (starting >= this.maxStarting) return undefined;
     return this.startWorker();
   }
@@ -579,7 +629,10 @@ export class WorkerPool {
     if (reason) this.retire(worker, reason);
     if (worker.life.retiring) {
       if (worker.outstanding.length === 0) this.stopWorker(worker, 'recycle');
-    } else if (worker.outstanding.length === 0) this.idleWhile(worker);
+    } else if (worker.outstanding.length === 0) {
+      this.idleWhile(worker);
+      if (this.workers.length > this.budget.target) this.shrinkLater();
+    }
     const { batch } = pending;
     this.answered.set(pending.id, {
       runId: batch.runId,
@@ -743,8 +796,10 @@ export class WorkerPool {
     const [running, ...waiting] = worker.outstanding.splice(0);
     const stopping = worker.stopping;
     if (stopping === 'abort') running?.resolve({ ok: 'cancelled', completed: 0 });
-    else if (stopping === 'recycle') {
-      // Replaced while idle: nothing was running on it.
+    else if (stopping === 'recycle' || stopping === 'shrink') {
+      // Replaced or shrunk while idle, so nothing should be running on it; if a batch were, it runs
+      // elsewhere rather than fail.
+      if (running) waiting.unshift(running);
     } else if (stopping) {
       const { timeout } = stopping;
       const at = timeout.taskIndex - (running?.batch.firstIndex ?? 0);

@@ -1,7 +1,14 @@
 /**
- * What the threads and processes backends share: a reusable pool per configuration, kept across
- * `run()` calls and across `Parallel` instances (as joblib's reusable executor), replaced when the
- * configuration changes, and shut down after a long idle time.
+ * What the threads and processes backends share: a reusable pool per backend kind and worker
+ * configuration, kept across `run()` calls and across `Parallel` instances (as joblib's reusable
+ * executor), and shut down after a long idle time.
+ *
+ * One worker budget per pool (issue 18, `worker-budget.ts`): runs of every `nJobs` share the pool,
+ * which grows to the largest `nJobs` of its live runs and shrinks back, and each run uses at most its
+ * own `nJobs` workers at once. Only what changes a worker itself makes another pool: the memory cap
+ * (`maxWorkerMemoryMb`: a thread's resource limits, a process's `--max-old-space-size`) and the
+ * recycling limits (`maxTasksPerWorker`, `idleTimeoutMs`, `maxWorkerRssMb`). The flags a
+ * worker inherits (`execArgv`) are the program's own, the same for every pool.
  */
 
 import { EventHub } from '../events.ts';
@@ -34,14 +41,17 @@ interface SharedPool {
   idleTimer: NodeJS.Timeout | undefined;
 }
 
-/** The current pool of each backend kind. A different configuration retires the old one once it is idle. */
-const current = new Map<string, SharedPool>();
+/** The pools in use, by kind and configuration (`kind/key`). */
+const pools = new Map<string, SharedPool>();
+/** The configuration each kind was last asked for: a pool of another one closes when its last run ends. */
+const latestKey = new Map<string, string>();
 
 /** Stops handing the pool to new runs; closes it now if no run uses it, else when the last one ends. */
 function retire(shared: SharedPool): Promise<void> {
   shared.retiring = true;
   if (shared.idleTimer) clearTimeout(shared.idleTimer);
-  if (current.get(shared.kind) === shared) current.delete(shared.kind);
+  const id = `${shared.kind}/${shared.key}`;
+  if (pools.get(id) === shared) pools.delete(id);
   return shared.activeRuns === 0 ? shared.pool.close() : Promise.resolve();
 }
 
@@ -66,7 +76,7 @@ export abstract class WorkerBackend implements ParallelBackend {
     protected readonly recycling: RecyclingOptions = {},
   ) {}
 
-  /** Backends of one kind share one current pool... */
+  /** Backends of one kind share their pools... */
   protected abstract readonly poolKind: string;
   /** What one worker is called in messages: `worker thread`, `worker process`. */
   protected abstract readonly workerKind: string;
@@ -83,10 +93,10 @@ export abstract class WorkerBackend implements ParallelBackend {
     readonly spilled?: true;
   };
 
-  /** ...as long as their configurations (size, memory cap) are equal. */
+  /** ...one per configuration that changes a worker (memory cap, recycling limits), whatever their nJobs. */
   private poolKey(): string {
     const { maxTasksPerWorker, idleTimeoutMs, maxWorkerRssMb } = this.recycling;
-    return `${this.concurrency}/${this.maxWorkerMemoryMb ?? ''}/${maxTasksPerWorker ?? ''}/${idleTimeoutMs ?? ''}/${maxWorkerRssMb ?? ''}`;
+    return `${this.maxWorkerMemoryMb ?? ''}/${maxTasksPerWorker ?? ''}/${idleTimeoutMs ?? ''}/${maxWorkerRssMb ?? ''}`;
   }
 
   private createPool(): WorkerPool {
@@ -127,17 +137,20 @@ export abstract class WorkerBackend implements ParallelBackend {
   startRun(runId: number): void {
     const key = this.poolKey();
     const kind = this.poolKind;
-    let shared = current.get(kind);
-    if (!shared || shared.key !== key) {
-      if (shared) void retire(shared);
+    latestKey.set(kind, key);
+    let shared = pools.get(`${kind}/${key}`);
+    if (!shared) {
+      // Idle pools of this kind with another configuration are not wanted any more.
+      for (const other of pools.values())
+        if (other.kind === kind && other.activeRuns === 0) void retire(other);
       shared = { kind, key, pool: this.createPool(), activeRuns: 0, retiring: false, idleTimer: undefined };
-      current.set(kind, shared);
+      pools.set(`${kind}/${key}`, shared);
     }
     if (shared.idleTimer) clearTimeout(shared.idleTimer);
     shared.idleTimer = undefined;
     shared.activeRuns++;
     this.shared = shared;
-    shared.pool.startRun(runId, this.events);
+    shared.pool.startRun(runId, this.concurrency, this.events);
     this.runs.add(runId);
   }
 
@@ -151,6 +164,10 @@ export abstract class WorkerBackend implements ParallelBackend {
     if (shared.activeRuns > 0) return;
     if (shared.retiring) {
       void shared.pool.close();
+      return;
+    }
+    if (latestKey.get(shared.kind) !== shared.key) {
+      void retire(shared);
       return;
     }
     shared.idleTimer = setTimeout(() => void retire(shared), IDLE_SHUTDOWN_MS);
