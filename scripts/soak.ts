@@ -5,9 +5,22 @@
  * 150 times per backend (an early end of the program, exit code 13, would show as a failed soak).
  * Between the two: 1,000 settled runs per backend with random throws, crashes and flaky tasks under
  * retries (issue 15), checking every entry and the same growth.
+ * Then a Redis outage cycle (issue 18): 50 runs on the redis backend, each with a 2 s restart (kill -9,
+ * then start again) of a redis-server of the soak's own (AOF, its own port and directory); every result
+ * must come back once, in order, and no key of a call may be left.
+ *
+ * Sizes: SOAK_RUNS (1000), SOAK_CYCLES (150), SOAK_OUTAGE_RUNS (50; 0 skips the outage cycle, as does a
+ * machine without redis-server, loudly; REDIS_SERVER names the binary).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import '../src/backends/redis/index.ts';
 import { delayed, Parallel, WorkerCrashedError } from '../src/index.ts';
+import { slowIndex } from '../test/backends/redis/fixtures/tasks.ts';
 import { sleep } from '../test/fixtures/failing-tasks.ts';
 import { coinFlip, mixed } from '../test/fixtures/settled-tasks.ts';
 import { failWhen, square } from '../test/fixtures/tasks.ts';
@@ -157,5 +170,232 @@ for (const backend of ['threads', 'processes'] as const) {
   console.log(
     `${backend}: ${CYCLES} new/run/close cycles, each closed cleanly (${((performance.now() - started) / CYCLES).toFixed(1)} ms/cycle)`,
   );
+}
+
+// ---- Redis outage cycle ----------------------------------------------------------------------------
+
+const OUTAGE_RUNS = Number(process.env.SOAK_OUTAGE_RUNS ?? 50);
+const REDIS_SERVER = process.env.REDIS_SERVER || '/usr/bin/redis-server';
+const repoRoot = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** A redis-server of the soak's own, with AOF: a restart on the same port and directory keeps the data. */
+class OwnRedis {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir];
+    const child = spawn(REDIS_SERVER, [...args, '--save', '', '--appendonly', 'yes'], { stdio: 'ignore' });
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const probe = new Redis(this.url, {
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+      });
+      probe.on('error', () => {});
+      try {
+        await probe.connect();
+        if ((await probe.ping()) === 'PONG') return;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start`);
+        await pause(50);
+      } finally {
+        probe.disconnect();
+      }
+    }
+  }
+
+  async kill9(): Promise<void> {
+    this.child?.kill('SIGKILL');
+    await this.exited;
+    this.child = undefined;
+  }
+}
+
+/** The last lines the Redis workers wrote on stderr. */
+let workerStderr = '';
+
+/** Worker processes (the worker command) on the soak's Redis, registered before this returns. */
+async function startRedisWorkers(
+  url: string,
+  prefix: string,
+  queue: string,
+  count: number,
+): Promise<ChildProcess[]> {
+  const main = join(repoRoot, 'src/cli/worker-main.ts');
+  const workers = Array.from({ length: count }, () =>
+    spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        main,
+        '--redis',
+        url,
+        '--root',
+        repoRoot,
+        '--queue',
+        queue,
+        '--prefix',
+        prefix,
+        '--concurrency',
+        '2',
+      ],
+      // Their stderr (a line per failed reconnection while Redis is down) is kept for a failed soak only.
+      { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] },
+    ),
+  );
+  for (const worker of workers) {
+    worker.stderr?.setEncoding('utf8');
+    worker.stderr?.on('data', (text: string) => {
+      workerStderr = (workerStderr + text).slice(-4000);
+    });
+  }
+  const client = new Redis(url);
+  try {
+    while ((await client.scard(`${prefix}:${queue}:jt:workers`)) < count) {
+      if (workers.some((w) => w.exitCode !== null)) throw new Error('a Redis worker exited while starting');
+      await pause(50);
+    }
+  } finally {
+    client.disconnect();
+  }
+  return workers;
+}
+
+/** SIGTERM, then SIGKILL after 8 s: resolves once every worker has exited. */
+async function stopRedisWorkers(workers: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    workers.map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
+}
+
+/** Keys of calls (a call's own and its jobs') left under the queue: each a leak once the caller closed. */
+async function callKeysLeft(url: string, prefix: string, queue: string): Promise<string[]> {
+  const client = new Redis(url);
+  try {
+    const found: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:${queue}:*`, 'COUNT', 1000);
+      cursor = next;
+      found.push(...keys);
+    } while (cursor !== '0');
+    return found.filter((key) => {
+      const rest = key.slice(`${prefix}:${queue}:`.length);
+      return (rest.startsWith('jt:') && !/^jt:(workers|w:|cancel)/.test(rest)) || rest.startsWith('jt-');
+    });
+  } finally {
+    client.disconnect();
+  }
+}
+
+if (OUTAGE_RUNS > 0 && !existsSync(REDIS_SERVER)) {
+  console.log(
+    `\n*** SKIPPING the Redis outage cycle: no redis-server at ${REDIS_SERVER} (set REDIS_SERVER). ***\n`,
+  );
+} else if (OUTAGE_RUNS > 0) {
+  const server = new OwnRedis(await freePort(), mkdtempSync(join(tmpdir(), 'joblib-ts-soak-redis-')));
+  const logDir = mkdtempSync(join(tmpdir(), 'joblib-ts-soak-log-'));
+  const log = join(logDir, 'started.txt');
+  const prefix = `soak-${process.pid}`;
+  const queue = 'outage';
+  let workers: ChildProcess[] = [];
+  // Whatever happens, no server or worker outlives the soak.
+  const killAll = () => {
+    for (const w of workers) w.kill('SIGKILL');
+    void server.kill9();
+  };
+  process.on('exit', killAll);
+  try {
+    await server.start();
+    workers = await startRedisWorkers(server.url, prefix, queue, 2);
+    const parallel = new Parallel({
+      nJobs: 4,
+      backend: 'redis',
+      batchSize: 1,
+      backendOptions: { connection: server.url, prefix, queue, root: repoRoot, outageMs: 20_000 },
+    });
+    const TASKS = 30;
+    let bad = 0;
+    const times: number[] = [];
+    const started = performance.now();
+    for (let run = 1; run <= OUTAGE_RUNS; run++) {
+      writeFileSync(log, '');
+      const t0 = performance.now();
+      const results = parallel.run(Array.from({ length: TASKS }, (_, i) => delayed(slowIndex)(i, 100, log)));
+      results.catch(() => {});
+      // Redis goes away once tasks are under way, for 2 s, and comes back with its data (AOF).
+      while (readFileSync(log, 'utf8').split('\n').filter(Boolean).length < 4) await pause(20);
+      await server.kill9();
+      await pause(2000);
+      await server.start();
+      try {
+        const got = await results;
+        const once = got.length === TASKS && got.every((r, i) => r.index === i);
+        if (!once) {
+          bad++;
+          console.log(`redis outage run ${run}: WRONG results ${JSON.stringify(got.map((r) => r.index))}`);
+        }
+      } catch (error) {
+        bad++;
+        console.log(`redis outage run ${run}: FAILED: ${(error as Error).message}`);
+      }
+      times.push(performance.now() - t0);
+      if (run % 10 === 0) {
+        console.log(
+          `redis outage run ${run}: ${bad} bad so far, ${((performance.now() - started) / run).toFixed(0)} ms/run (each with a 2 s Redis restart)`,
+        );
+      }
+    }
+    await parallel.close();
+    await stopRedisWorkers(workers);
+    const left = await callKeysLeft(server.url, prefix, queue);
+    times.sort((a, b) => a - b);
+    console.log(
+      `redis outage cycle: ${OUTAGE_RUNS} runs of ${TASKS} tasks, each with a 2 s restart of its Redis (AOF): ` +
+        `${OUTAGE_RUNS - bad} with every result once and in order, ${bad} bad; run time median ` +
+        `${((times[times.length >> 1] ?? 0) / 1000).toFixed(2)} s, max ${((times[times.length - 1] ?? 0) / 1000).toFixed(2)} s; ` +
+        `call keys left: ${left.length}`,
+    );
+    if (bad > 0 || left.length > 0) console.log(`Redis workers' last stderr:\n${workerStderr}`);
+    failed ||= bad > 0 || left.length > 0;
+  } finally {
+    killAll();
+    process.off('exit', killAll);
+    await server.kill9();
+    rmSync(server.dir, { recursive: true, force: true });
+    rmSync(logDir, { recursive: true, force: true });
+  }
 }
 process.exitCode = failed ? 1 : 0;
