@@ -64,8 +64,18 @@ export abstract class WorkerBackend implements ParallelBackend {
    * to the hub of each run's backend (`startRun`).
    */
   readonly events = new EventHub();
+  /** The pool of the latest run (for diagnostics)... */
   private shared: SharedPool | undefined;
-  private readonly runs = new Set<number>();
+  /**
+   * ...and each run's own: a run goes on in the pool it started in, even when a later run of this
+   * backend got another one (the first was retired meanwhile: closed by another `Parallel` sharing it).
+   */
+  private readonly runs = new Map<number, SharedPool>();
+  /**
+   * Every pool this backend handed a run: a run that has ended may still be aborted (a stream left
+   * early stops its running tasks a moment after it ended), and the pool it ran in is among these.
+   */
+  private readonly usedPools = new Set<SharedPool>();
 
   constructor(
     readonly concurrency: number,
@@ -151,13 +161,15 @@ export abstract class WorkerBackend implements ParallelBackend {
     shared.activeRuns++;
     this.shared = shared;
     shared.pool.startRun(runId, this.concurrency, this.events);
-    this.runs.add(runId);
+    this.runs.set(runId, shared);
+    this.usedPools.add(shared);
   }
 
   endRun(runId: number): void {
     this.bigArrays.release(runId);
-    const shared = this.shared;
-    if (!shared || !this.runs.delete(runId)) return;
+    const shared = this.runs.get(runId);
+    if (!shared) return;
+    this.runs.delete(runId);
     shared.pool.endRun(runId);
     shared.pool.forgetRun(runId);
     shared.activeRuns--;
@@ -175,7 +187,7 @@ export abstract class WorkerBackend implements ParallelBackend {
   }
 
   runBatch(batch: BackendBatch): Promise<BatchOutcome> {
-    const shared = this.shared;
+    const shared = this.runs.get(batch.runId);
     if (!shared) return Promise.reject(new Error('joblib-ts internal error: runBatch outside a run.'));
     // An argument that would arrive without its class is refused before anything is sent (the
     // dispatcher then names the task and the argument).
@@ -191,18 +203,21 @@ export abstract class WorkerBackend implements ParallelBackend {
   }
 
   cancelRun(runId: number): void {
-    if (this.shared) this.cancelInWorkers(this.shared.pool, runId);
+    const shared = this.runs.get(runId);
+    if (shared) this.cancelInWorkers(shared.pool, runId);
   }
 
   abortRun(runId: number): void {
-    if (!this.shared) return;
-    this.cancelInWorkers(this.shared.pool, runId);
-    this.shared.pool.abortRun(runId);
+    const shared = this.runs.get(runId);
+    if (!shared) return;
+    this.cancelInWorkers(shared.pool, runId);
+    shared.pool.abortRun(runId);
   }
 
   async close(): Promise<void> {
-    const shared = this.shared;
+    const pools = new Set(this.runs.values());
+    if (this.shared) pools.add(this.shared);
     this.shared = undefined;
-    if (shared) await retire(shared);
+    await Promise.all([...pools].map(retire));
   }
 }

@@ -149,6 +149,23 @@ for (const backend of ['threads', 'processes'] as const) {
       }
       await until(() => liveWorkers() === 0);
     });
+
+    test('a Parallel closed while another of another size runs: both its runs finish, and no worker is left', {
+      timeout: 120_000,
+    }, async () => {
+      const other = new Parallel({ nJobs: 2, backend });
+      const parallel = new Parallel({ nJobs: 3, backend });
+      const first = parallel.run(Array.from({ length: 6 }, () => delayed(occupy)(100)));
+      assert.deepEqual(await other.run([delayed(square)(2)]), [4]);
+      // Retires the pool they share; `first` goes on in it, while a second run gets a new pool.
+      await other.close();
+      const second = parallel.run([delayed(square)(5), delayed(square)(6)]);
+      assert.equal((await first).length, 6);
+      assert.deepEqual(await second, [25, 36]);
+      await parallel.close();
+      // The retired pool closed once `first` ended (else its workers would stay, and this would hang).
+      await until(() => liveWorkers() === 0);
+    });
   });
 }
 
