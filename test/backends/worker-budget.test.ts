@@ -11,7 +11,8 @@ import { describe, test } from 'node:test';
 import { liveWorkerThreadCount } from '../../src/backends/threads.ts';
 import { WorkerBudget } from '../../src/backends/worker-budget.ts';
 import { delayed, Parallel } from '../../src/index.ts';
-import { type Occupied, occupy } from '../fixtures/budget-tasks.ts';
+import { holdUntil, type Occupied, occupy } from '../fixtures/budget-tasks.ts';
+import { openLatch } from '../fixtures/latches.ts';
 import { square } from '../fixtures/tasks.ts';
 import { rendezvous } from '../fixtures/worker-life-tasks.ts';
 import { tempDir, until } from '../helpers.ts';
@@ -146,6 +147,37 @@ for (const backend of ['threads', 'processes'] as const) {
       } finally {
         sampler.stop();
         await Promise.all([two.close(), eight.close()]);
+      }
+      await until(() => liveWorkers() === 0);
+    });
+
+    test('workers beyond what the live runs ask for stop once idle, while a smaller run goes on', async () => {
+      const small = new Parallel({ nJobs: 2, backend, batchSize: 1 });
+      const large = new Parallel({ nJobs: 6, backend, batchSize: 1 });
+      const dir = tempDir();
+      const latch = join(dir, 'release');
+      const largeLatch = join(dir, 'release-large');
+      try {
+        // The small run holds 2 workers until its latch opens; the large one holds 3 more at once
+        // (under its target of 6 a batch never waits behind another: each gets a worker of its own).
+        const held = small.run([delayed(holdUntil)(latch), delayed(holdUntil)(latch)]);
+        held.catch(() => {});
+        const largeRun = large.run(Array.from({ length: 3 }, () => delayed(holdUntil)(largeLatch)));
+        largeRun.catch(() => {});
+        await until(() => (poolOf(large)?.workerCount ?? 0) >= 5);
+        openLatch(largeLatch);
+        assert.equal(new Set(await largeRun).size, 3);
+        const pool = poolOf(small);
+        assert.ok(pool && pool === poolOf(large));
+        assert.equal(pool.targetSize, 2);
+        // The 3 idle workers stop (a second later); the small run's 2 go on.
+        await until(() => pool.workerCount <= 2 && liveWorkers() <= 2);
+        openLatch(latch);
+        assert.equal(new Set(await held).size, 2);
+      } finally {
+        openLatch(latch);
+        openLatch(largeLatch);
+        await Promise.all([small.close(), large.close()]);
       }
       await until(() => liveWorkers() === 0);
     });
