@@ -34,8 +34,8 @@ import {
   type RecyclingOptions,
   type WorkerLife,
 } from './recycling.ts';
-import { emitWorkerOutput } from './worker-output.ts';
 import { SHRINK_AFTER_MS, WorkerBudget } from './worker-budget.ts';
+import { emitWorkerOutput } from './worker-output.ts';
 
 /** A batch as the pool sends it: the backend may have replaced big array arguments (`big-arrays/`). */
 export interface PoolBatch extends BackendBatch {

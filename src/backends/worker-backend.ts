@@ -207,17 +207,19 @@ export abstract class WorkerBackend implements ParallelBackend {
     if (shared) this.cancelInWorkers(shared.pool, runId);
   }
 
+  /** Also after the run ended: a stream left early stops its still-running tasks a moment later. */
   abortRun(runId: number): void {
-    const shared = this.runs.get(runId);
-    if (!shared) return;
-    this.cancelInWorkers(shared.pool, runId);
-    shared.pool.abortRun(runId);
+    const live = this.runs.get(runId);
+    for (const shared of live ? [live] : this.usedPools) {
+      this.cancelInWorkers(shared.pool, runId);
+      shared.pool.abortRun(runId);
+    }
   }
 
   async close(): Promise<void> {
-    const pools = new Set(this.runs.values());
-    if (this.shared) pools.add(this.shared);
+    const pools = [...this.usedPools];
+    this.usedPools.clear();
     this.shared = undefined;
-    await Promise.all([...pools].map(retire));
+    await Promise.all(pools.map(retire));
   }
 }
