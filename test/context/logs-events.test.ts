@@ -180,10 +180,12 @@ describe('onEvent', () => {
   for (const backend of ['threads', 'processes'] as const) {
     test(`${backend}: workers started for the run and a crashed worker are events of the run, before its end`, async () => {
       const events: JoblibEvent[] = [];
-      // nJobs 3: a pool of its own, so that its workers start during this run.
+      // A memory cap no other test uses: a pool of its own (runs of every nJobs share one), so that its
+      // workers start during this run.
       const p = parallel({
         backend,
         nJobs: 3,
+        maxWorkerMemoryMb: 1234,
         batchSize: 1,
         onEvent: (event) => events.push(event),
       });

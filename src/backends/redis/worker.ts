@@ -49,6 +49,10 @@ import {
 import { firstContact, settlesWithin } from './reachability.ts';
 import { resolveSecret, SECRET_ENV, type Secret } from './secret.ts';
 
+/** Reads of a job's keys that got an error reply, tried again this many times, this far apart (x attempt). */
+const READ_ATTEMPTS = 5;
+const READ_RETRY_MS = 200;
+
 export interface RedisWorkerOptions extends RedisQueueOptions {
   /** Project root: modules named by jobs are resolved under it, and nothing outside it is imported. */
   root: string;
@@ -306,11 +310,7 @@ export class RedisWorker {
   private async process(job: Job<JobData>, token: string | undefined): Promise<string> {
     const { c: call, s: seq, ttl } = job.data;
     const keys = this.keys;
-    const [[, alive], [, payloadBytes]] = (await this.client
-      .multi()
-      .exists(keys.marker(call))
-      .getBuffer(keys.payload(call, seq))
-      .exec()) as [[unknown, number], [unknown, Buffer | null]];
+    const { alive, payloadBytes } = await this.readJob(call, seq);
     // The call has ended (finished, failed, cancelled, or its caller died): nothing to do.
     if (!alive) return 'skipped';
     if (!payloadBytes) {
@@ -327,6 +327,31 @@ export class RedisWorker {
     if (outcome === 'returned') throw new WaitingError();
     await this.push(call, ttl, outcome);
     return 'done';
+  }
+
+  /**
+   * The call's marker and the batch's payload, read together. An error reply (a command caught by a
+   * reconnection, a server still loading its data) is not an answer: read again, a few times, and then
+   * fail the job with that error rather than report the payload gone when it may not be.
+   */
+  private async readJob(call: string, seq: number): Promise<{ alive: boolean; payloadBytes: Buffer | null }> {
+    const keys = this.keys;
+    for (let attempt = 1; ; attempt++) {
+      const replies = await this.client
+        .multi()
+        .exists(keys.marker(call))
+        .getBuffer(keys.payload(call, seq))
+        .exec();
+      const failed = replies
+        ? replies.find(([error]) => error)?.[0]
+        : new Error('the transaction was aborted');
+      if (!failed && replies) {
+        const [[, alive], [, payloadBytes]] = replies as [[null, number], [null, Buffer | null]];
+        return { alive: alive === 1, payloadBytes };
+      }
+      if (attempt >= READ_ATTEMPTS) throw failed;
+      await new Promise((resolve) => setTimeout(resolve, READ_RETRY_MS * attempt));
+    }
   }
 
   private async runPayload(
