@@ -55,7 +55,7 @@ export class RedisBackend implements ParallelBackend {
         this.options,
         () => this.calls.size > 0 || this.cleanups.size > 0 || this.preparing > 0,
       ),
-      liveness: new WorkerLiveness(this.options, keys),
+      liveness: new WorkerLiveness(this.options, keys, this.events),
       events: this.events,
     };
   }

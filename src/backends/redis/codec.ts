@@ -122,6 +122,18 @@ export type WireOutput =
   | readonly [at: number, kind: 'stdout' | 'stderr', line: string]
   | readonly [at: number, kind: 'report', value: unknown];
 
+/**
+ * A process (or thread) of the worker's local pool that died while it ran a task of the batch: its
+ * label there (`process 1234`), how it ended, and the task's position in the batch (-1: none known).
+ * The caller tells it as `worker-crashed`, then `worker-exited`, before the batch's results.
+ */
+export interface WireCrash {
+  readonly w: string;
+  readonly at: number;
+  readonly c: number | null;
+  readonly g: string | null;
+}
+
 /** What a worker pushes to the call's results list for a batch. */
 export type WireOutcome =
   /** `fl`: with `k`, the tasks that failed (their `r` entries are empty). `o`: the tasks' output. */
@@ -145,6 +157,8 @@ export type WireOutcome =
       /** With `k`: the results (and failures) of the tasks before `at`, when the worker kept them. */
       readonly r?: unknown[];
       readonly fl?: readonly WireFailure[];
+      /** Local workers that died running its tasks (absent from workers before this field existed). */
+      readonly wc?: readonly WireCrash[];
     }
   | {
       readonly s: number;

@@ -8,7 +8,7 @@ import * as coreErrors from '../../errors.ts';
 import { deserializeThrown, type SerializedThrown } from '../../errors.ts';
 import type { BackendBatch } from '../backend.ts';
 import { type Call, type CallContext, failCall } from './call.ts';
-import { unpack, type WireFailure, type WireOutcome, type WireOutput } from './codec.ts';
+import { unpack, type WireCrash, type WireFailure, type WireOutcome, type WireOutput } from './codec.ts';
 import type { Connection } from './connection.ts';
 import { CodeRefusedError, ModuleRefusedError, RedisBackendError, VersionSkewError } from './errors.ts';
 import { scrub } from './options.ts';
@@ -70,6 +70,26 @@ function emitOutput(ctx: CallContext, call: Call, firstIndex: number, output: re
   }
 }
 
+/**
+ * The local workers (of the Redis worker `worker`) that died running the batch's tasks: each told as
+ * `worker-crashed`, then `worker-exited`, as the other backends tell their own, before the results.
+ */
+function emitCrashes(
+  ctx: CallContext,
+  call: Call,
+  firstIndex: number,
+  worker: string,
+  crashes: readonly WireCrash[],
+): void {
+  const runId = call.runId;
+  for (const { w, at, c: exitCode, g: signal } of crashes) {
+    const label = `${worker}/${w}`;
+    const index = at < 0 ? undefined : firstIndex + at;
+    ctx.events.emit({ type: 'worker-crashed', runId, worker: label, exitCode, signal, index });
+    ctx.events.emit({ type: 'worker-exited', runId, worker: label, exitCode, signal });
+  }
+}
+
 function onResult(ctx: CallContext, call: Call, conn: Connection, bytes: Buffer): void {
   let outcome: WireOutcome;
   try {
@@ -94,6 +114,8 @@ function onResult(ctx: CallContext, call: Call, conn: Connection, bytes: Buffer)
   }
   const { batch } = pending;
   if ('o' in outcome && outcome.o) emitOutput(ctx, call, batch.firstIndex, outcome.o);
+  if (outcome.ok === false && outcome.wc)
+    emitCrashes(ctx, call, batch.firstIndex, outcome.worker, outcome.wc);
   // Kept going (settled mode, retries): each failed task's error, rebuilt with its class.
   const failuresOf = (failed: readonly WireFailure[] | undefined) => {
     const failures = (failed ?? []).map((f) => ({ at: f.at, error: rebuild(batch, f.at, f.e, outcome) }));

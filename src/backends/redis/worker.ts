@@ -27,6 +27,7 @@ import {
   canEncode,
   pack,
   unpack,
+  type WireCrash,
   type WireDefinition,
   type WireFailure,
   type WireOutcome,
@@ -428,16 +429,22 @@ export class RedisWorker {
     };
     let outcome: BatchOutcome;
     this.local.startRun?.(run);
-    // What the tasks write and report goes back with the outcome, for the caller to emit before it.
+    // What the tasks write and report goes back with the outcome, for the caller to emit before it;
+    // so do the local processes that died running them (the caller's worker-crashed events).
     const output: WireOutput[] = [];
-    const unlisten = this.local.events?.listen(run, (event) => collectOutput(event, payload.first, output));
+    const crashes: WireCrash[] = [];
+    const unlisten = this.local.events?.listen(run, (event) =>
+      collectOutput(event, payload.first, output, crashes),
+    );
+    const crashed = () => (crashes.length > 0 ? { wc: crashes } : {});
     try {
       outcome = await this.local.runBatch(batch);
     } catch (error) {
-      if (isInitializerError(error)) return { ...this.failure(seq, 0, error), o: output, init: true };
+      if (isInitializerError(error))
+        return { ...this.failure(seq, 0, error), o: output, init: true, ...crashed() };
       const index = (error as { taskIndex?: unknown }).taskIndex;
       const at = typeof index === 'number' ? index - payload.first : 0;
-      return { ...this.failure(seq, Math.max(0, Math.min(at, count - 1)), error), o: output };
+      return { ...this.failure(seq, Math.max(0, Math.min(at, count - 1)), error), o: output, ...crashed() };
     } finally {
       unlisten?.();
       this.local.endRun?.(run);
@@ -454,7 +461,7 @@ export class RedisWorker {
       return { s: seq, ok: 'cancelled', completed: outcome.completed, o: output };
     }
     if (outcome.ok === false) {
-      const failed = { ...this.failure(seq, outcome.failedAt, outcome.error), o: output };
+      const failed = { ...this.failure(seq, outcome.failedAt, outcome.error), o: output, ...crashed() };
       if (!payload.k || !outcome.results) return failed;
       // Kept going: the tasks before the one that crashed keep their results.
       const kept = this.keptResults(outcome.results, outcome.failures);
@@ -718,11 +725,21 @@ export class RedisWorker {
   }
 }
 
-/** Keeps a task's log line or report (`index` is the input's), by its position in the batch. */
-function collectOutput(event: JoblibEvent, first: number, into: WireOutput[]): void {
+/**
+ * Keeps a task's log line or report (`index` is the input's), by its position in the batch, and each
+ * crash of a local worker that ran one of its tasks.
+ */
+function collectOutput(event: JoblibEvent, first: number, into: WireOutput[], crashes: WireCrash[]): void {
   if (event.type === 'log')
     into.push([event.index === undefined ? -1 : event.index - first, event.stream, event.line]);
   else if (event.type === 'report') into.push([event.index - first, 'report', event.value]);
+  else if (event.type === 'worker-crashed')
+    crashes.push({
+      w: event.worker,
+      at: event.index === undefined ? -1 : event.index - first,
+      c: event.exitCode,
+      g: event.signal,
+    });
 }
 
 interface WorkerCommands {
