@@ -14,13 +14,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import '../src/backends/redis/index.ts';
 import { delayed, Parallel, WorkerCrashedError } from '../src/index.ts';
 import { slowIndex } from '../test/backends/redis/fixtures/tasks.ts';
+import { OwnRedis, REDIS_SERVER } from '../test/backends/redis/own-server.ts';
 import { sleep } from '../test/fixtures/failing-tasks.ts';
 import { coinFlip, mixed } from '../test/fixtures/settled-tasks.ts';
 import { failWhen, square } from '../test/fixtures/tasks.ts';
@@ -175,65 +175,8 @@ for (const backend of ['threads', 'processes'] as const) {
 // ---- Redis outage cycle ----------------------------------------------------------------------------
 
 const OUTAGE_RUNS = Number(process.env.SOAK_OUTAGE_RUNS ?? 50);
-const REDIS_SERVER = process.env.REDIS_SERVER || '/usr/bin/redis-server';
 const repoRoot = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-/** A redis-server of the soak's own, with AOF: a restart on the same port and directory keeps the data. */
-class OwnRedis {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  constructor(
-    readonly port: number,
-    readonly dir: string,
-  ) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir];
-    const child = spawn(REDIS_SERVER, [...args, '--save', '', '--appendonly', 'yes'], { stdio: 'ignore' });
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const probe = new Redis(this.url, {
-        lazyConnect: true,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-      });
-      probe.on('error', () => {});
-      try {
-        await probe.connect();
-        if ((await probe.ping()) === 'PONG') return;
-      } catch {
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start`);
-        await pause(50);
-      } finally {
-        probe.disconnect();
-      }
-    }
-  }
-
-  async kill9(): Promise<void> {
-    this.child?.kill('SIGKILL');
-    await this.exited;
-    this.child = undefined;
-  }
-}
 
 /** The last lines the Redis workers wrote on stderr. */
 let workerStderr = '';
@@ -325,7 +268,7 @@ if (OUTAGE_RUNS > 0 && !existsSync(REDIS_SERVER)) {
     `\n*** SKIPPING the Redis outage cycle: no redis-server at ${REDIS_SERVER} (set REDIS_SERVER). ***\n`,
   );
 } else if (OUTAGE_RUNS > 0) {
-  const server = new OwnRedis(await freePort(), mkdtempSync(join(tmpdir(), 'joblib-ts-soak-redis-')));
+  const server = await OwnRedis.start({ appendonly: true });
   const logDir = mkdtempSync(join(tmpdir(), 'joblib-ts-soak-log-'));
   const log = join(logDir, 'started.txt');
   const prefix = `soak-${process.pid}`;
@@ -338,7 +281,6 @@ if (OUTAGE_RUNS > 0 && !existsSync(REDIS_SERVER)) {
   };
   process.on('exit', killAll);
   try {
-    await server.start();
     workers = await startRedisWorkers(server.url, prefix, queue, 2);
     const parallel = new Parallel({
       nJobs: 4,
@@ -393,8 +335,7 @@ if (OUTAGE_RUNS > 0 && !existsSync(REDIS_SERVER)) {
   } finally {
     killAll();
     process.off('exit', killAll);
-    await server.kill9();
-    rmSync(server.dir, { recursive: true, force: true });
+    await server.destroy();
     rmSync(logDir, { recursive: true, force: true });
   }
 }

@@ -15,7 +15,7 @@ import { delayed, Parallel } from '../../../src/index.ts';
 import { repoRoot, tempDir } from '../../helpers.ts';
 import { slowIndex } from './fixtures/tasks.ts';
 import { callKeysLeft, isCallKey, keysWith, startWorkers, stopAllWorkers, uniquePrefix } from './helpers.ts';
-import { OwnRedis, ownServerSkipReason } from './own-server.ts';
+import { destroyOwnServers, OwnRedis, ownServerSkipReason } from './own-server.ts';
 
 const skip = ownServerSkipReason();
 
@@ -117,6 +117,7 @@ describe('redis backend: Redis outages and dead or busy callers', { skip, timeou
   after(async () => {
     for (const child of callers) child.kill('SIGKILL');
     await stopAllWorkers();
+    await destroyOwnServers();
   });
 
   test('AOF: Redis killed (-9) mid-run and restarted: every result once, in order; nothing left', async () => {

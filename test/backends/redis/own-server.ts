@@ -1,14 +1,14 @@
 /**
  * A redis-server of a test's own, on a free port, that the test may kill (-9), freeze (SIGSTOP), thaw
  * and restart on the same port and directory: with `appendonly`, a restart finds the data again; without,
- * Redis comes back empty. Every server is killed and its directory removed when the test file ends.
+ * Redis comes back empty. Used by the outage tests and the soak's outage cycle, so it does not depend on
+ * node:test: `destroyOwnServers()` (a test file's `after`) stops them all, and none outlives the process.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
 import { Redis } from 'ioredis';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER || '/usr/bin/redis-server';
@@ -143,10 +143,13 @@ export class OwnRedis {
 }
 
 const servers = new Set<OwnRedis>();
-after(async () => {
+
+/** Kills every server started here and removes its directory. */
+export async function destroyOwnServers(): Promise<void> {
   await Promise.all([...servers].map((server) => server.destroy()));
-});
-// Whatever happens to the test file, no server outlives it.
+}
+
+// Whatever happens to the program, no server outlives it.
 process.on('exit', () => {
   for (const server of servers) server.killNow();
 });
