@@ -8,9 +8,9 @@
  * Gives up after BENCH_TIMEOUT_S seconds (default 120) and says so: before the shared worker budget,
  * the processes case gave no result in 300 s. BENCH_RUNS and BENCH_TASKS change the sizes.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { liveWorkerThreadCount } from '../src/backends/threads.ts';
 import { delayed, Parallel } from '../src/index.ts';
+import { childProcesses } from '../test/fixtures/census.ts';
 import { square } from '../test/fixtures/tasks.ts';
 import { treePssKb } from './memory-usage.ts';
 
@@ -22,25 +22,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 200);
 const TASKS = Number(process.env.BENCH_TASKS ?? 20);
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 120);
 
-/** This program's live (not zombie) worker processes. */
-function childProcesses(): number {
-  let count = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) !== process.pid || fields[0] === 'Z') continue;
-      // Worker processes only: not tsx's esbuild service, also a child of this program.
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('process-entry')) count++;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return count;
-}
-
-const liveWorkers = backend === 'threads' ? liveWorkerThreadCount : childProcesses;
+const liveWorkers = backend === 'threads' ? liveWorkerThreadCount : () => childProcesses(true);
 let peakWorkers = 0;
 let peakKb = 0;
 const sample = () => {

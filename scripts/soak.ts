@@ -13,7 +13,7 @@
  * machine without redis-server, loudly; REDIS_SERVER names the binary).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -21,30 +21,12 @@ import '../src/backends/redis/index.ts';
 import { delayed, Parallel, WorkerCrashedError } from '../src/index.ts';
 import { slowIndex } from '../test/backends/redis/fixtures/tasks.ts';
 import { OwnRedis, REDIS_SERVER } from '../test/backends/redis/own-server.ts';
+import { childProcesses, osThreads } from '../test/fixtures/census.ts';
 import { sleep } from '../test/fixtures/failing-tasks.ts';
 import { coinFlip, mixed } from '../test/fixtures/settled-tasks.ts';
 import { failWhen, square } from '../test/fixtures/tasks.ts';
 
 const RUNS = Number(process.env.SOAK_RUNS ?? 1000);
-
-function osThreads(): number {
-  return readdirSync('/proc/self/task').length;
-}
-
-function childProcesses(): number {
-  let count = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === process.pid && fields[0] !== 'Z') count++;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return count;
-}
 
 const handles = () => process.getActiveResourcesInfo().length;
 
