@@ -15,12 +15,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { analyzeSource, type CodeFacts } from '../capture/free-variables.ts';
+import { analyzeSource, analyzeSources, type CodeFacts } from '../capture/free-variables.ts';
 import { isBaselineGlobal } from '../capture/globals.ts';
 import { readScopesOfMany, topLevelBindings } from '../capture/scope-batch.ts';
 import type { AnyFunction } from '../delayed.ts';
 import { hash, hashBytes } from '../hash.ts';
 import { describeLocation } from '../locate/index.ts';
+import type { CodeLocation } from '../locate/inspector.ts';
 import { packageVersion } from '../package-info.ts';
 
 /** One thing a function's results depend on. */
@@ -123,11 +124,17 @@ function projectRoot(dir: string): string {
   return root;
 }
 
+const shortFiles = new Map<string, string>();
+
 /** A file's name in part ids: relative to its project's folder, so that ids do not depend on the cwd. */
 function shortFile(url: string): string {
+  let short = shortFiles.get(url);
+  if (short !== undefined) return short;
   const path = url.startsWith('file:') ? fileURLToPath(url) : url;
   const root = path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path) ? projectRoot(dirname(path)) : '';
-  return root === '' ? path : relative(root, path).split(sep).join('/');
+  short = root === '' ? path : relative(root, path).split(sep).join('/');
+  shortFiles.set(url, short);
+  return short;
 }
 
 const importsCache = new Map<string, ReadonlyMap<string, string>>();
@@ -221,8 +228,18 @@ function specifierKind(spec: string): { kind: 'node' } | { kind: 'package'; name
   };
 }
 
+const packagesByName = new Map<string, PackageId | undefined>();
+
 /** A package's folder and version, found from the file that imports it (its `node_modules` lookup). */
 function packageByName(name: string, fromFile: string): PackageId | undefined {
+  const key = `${dirname(fromFile)}\0${name}`;
+  if (packagesByName.has(key)) return packagesByName.get(key);
+  const found = findPackage(name, fromFile);
+  packagesByName.set(key, found);
+  return found;
+}
+
+function findPackage(name: string, fromFile: string): PackageId | undefined {
   for (let dir = dirname(fromFile); ; dir = dirname(dir)) {
     const candidate = join(dir, 'node_modules', ...name.split('/'));
     if (existsSync(join(candidate, 'package.json')))
@@ -366,8 +383,11 @@ function walkFrom(root: AnyFunction): Record<string, CodePart> {
     for (const b of batch) {
       if (nodeCache.has(b.fn)) continue;
       const owner = owners.get(b.fn);
-      if (owner !== undefined) staticNode(b.fn, b.name, owner);
-      else missing.push(b);
+      if (owner === undefined) missing.push(b);
+      else {
+        if (!prefetched.has(b.fn)) prefetch(b.fn, owner.module);
+        staticNode(b.fn, b.name, owner);
+      }
     }
     readNodes(missing);
     for (const { fn } of batch) {
@@ -412,10 +432,14 @@ function walkFrom(root: AnyFunction): Record<string, CodePart> {
   return walk.parts;
 }
 
-/** Reads the functions' locations, sources and the values of their free names, in one batch. */
+/**
+ * Reads the functions' locations, sources and the values of their free names, in one batch. The names
+ * asked of V8 are every identifier of the source (a superset of its free names, found without parsing);
+ * the parse comes after, once the function's module is known, together with the module's other
+ * functions it may reach (`prefetch`): one acorn call per module, not one per function.
+ */
 function readNodes(items: readonly { fn: AnyFunction; name: string }[]): void {
   if (items.length === 0) return;
-  const facts = new Map<AnyFunction, CodeFacts | undefined>();
   const sources = new Map<AnyFunction, string>();
   const readings = readScopesOfMany(
     items.map((i) => i.fn),
@@ -424,11 +448,10 @@ function readNodes(items: readonly { fn: AnyFunction; name: string }[]): void {
       if (packageOf(location.url) !== undefined) return [];
       const source = Function.prototype.toString.call(fn);
       sources.set(fn, source);
-      const f = analyzeSource(source);
-      facts.set(fn, f);
-      return f?.free ?? [];
+      return identifiersOf(source);
     },
   );
+  const own: { fn: AnyFunction; name: string; location: CodeLocation; reads: Map<string, unknown> }[] = [];
   items.forEach(({ fn, name }, i) => {
     const reading = readings[i];
     const location = reading?.location;
@@ -449,25 +472,106 @@ function readNodes(items: readonly { fn: AnyFunction; name: string }[]): void {
       });
       return;
     }
+    registerModule(location.scriptId, location.url);
+    own.push({ fn, name, location, reads: reading?.values ?? new Map<string, unknown>() });
+  });
+  // Functions of a module's top level: parsed with what they may reach in their module; others together.
+  const rest: AnyFunction[] = [];
+  for (const { fn } of own) {
+    const owner = owners.get(fn);
+    if (owner !== undefined && !prefetched.has(fn)) prefetch(fn, owner.module);
+    else if (owner === undefined) rest.push(fn);
+  }
+  const restFacts = analyzeSources(rest.map((fn) => sources.get(fn) ?? Function.prototype.toString.call(fn)));
+  rest.forEach((fn, i) => {
+    prefetched.set(fn, restFacts[i]);
+  });
+  for (const { fn, name, location, reads: found } of own) {
+    const facts = prefetched.get(fn);
+    prefetched.delete(fn);
+    const reads = new Map<string, unknown>();
+    for (const free of facts?.free ?? []) if (found.has(free)) reads.set(free, found.get(free));
     const source = sources.get(fn) ?? Function.prototype.toString.call(fn);
-    const reads = reading?.values ?? new Map<string, unknown>();
     nodeCache.set(
       fn,
-      makeNode(fn, name, source, facts.get(fn), reads, location.url, () => describeLocation(location)),
+      makeNode(fn, name, source, facts, reads, location.url, () => describeLocation(location)),
     );
-    registerModule(location.scriptId, location.url);
-  });
+  }
+}
+
+/** Every identifier-like word of a source, once each: what V8 is asked the values of. */
+function identifiersOf(source: string): string[] {
+  const names = new Set<string>();
+  for (const [word] of source.matchAll(IDENTIFIER)) names.add(word);
+  return [...names];
+}
+
+/** A module whose top-level bindings are known. */
+interface ModuleInfo {
+  readonly url: string;
+  readonly bindings: ReadonlyMap<string, unknown>;
 }
 
 interface Owner {
-  readonly url: string;
-  readonly bindings: ReadonlyMap<string, unknown>;
+  readonly module: ModuleInfo;
   readonly line: number;
 }
 
 /** Functions declared at the top level of a module whose bindings are known: keyed without the inspector. */
 const owners = new WeakMap<AnyFunction, Owner>();
 const registered = new Set<string>();
+/** What the source of a top-level function says, parsed ahead with others of its module (`prefetch`). */
+const prefetched = new WeakMap<AnyFunction, CodeFacts | undefined>();
+const IDENTIFIER = /[A-Za-z_$][\w$]*/g;
+
+/**
+ * Parses, in one acorn call, the source of `fn` and of every top-level function of its module that it
+ * may reach through the module's bindings: the names its text mentions (a superset of what it uses:
+ * strings and comments count too), followed from function to function. Only a speed-up: what each
+ * function uses is still read from its parse, and a function left out here is parsed when reached.
+ */
+function prefetch(fn: AnyFunction, module: ModuleInfo): void {
+  const fns: AnyFunction[] = [fn];
+  const sources: string[] = [];
+  const queued = new Set<AnyFunction>(fns);
+  const root = globalThis as unknown as Record<string, unknown>;
+  for (let i = 0; i < fns.length; i++) {
+    const f = fns[i] as AnyFunction;
+    const source = Function.prototype.toString.call(f);
+    let reachesOut = false;
+    for (const [name] of source.matchAll(IDENTIFIER)) {
+      if (!module.bindings.has(name)) {
+        if (!reachesOut && !isBaselineGlobal(name) && Object.hasOwn(root, name)) reachesOut = true;
+        continue;
+      }
+      const value = module.bindings.get(name);
+      if (value === f) continue; // its own name (a self-reference adds nothing to the key)
+      reachesOut = true;
+      if (typeof value !== 'function' || queued.has(value as AnyFunction)) continue;
+      const g = value as AnyFunction;
+      if (owners.get(g)?.module !== module || nodeCache.has(g) || prefetched.has(g)) continue;
+      queued.add(g);
+      fns.push(g);
+    }
+    // A function that names none of its module's bindings and no global reads nothing a key counts:
+    // nothing to parse (a leaf helper).
+    sources.push(reachesOut ? source : '');
+  }
+  const parsed = analyzeSources(sources.filter((s) => s !== ''));
+  let next = 0;
+  fns.forEach((f, i) => {
+    prefetched.set(f, sources[i] === '' ? READS_NOTHING : parsed[next++]);
+  });
+}
+
+/** The facts of a function that uses none of the names a key follows. */
+const READS_NOTHING: CodeFacts = {
+  form: 'expression',
+  free: [],
+  usesSuper: false,
+  strictBody: false,
+  members: {},
+};
 
 /** Notes the top-level functions of the module of `scriptId`, once its bindings have been read. */
 function registerModule(scriptId: string, url: string): void {
@@ -478,6 +582,7 @@ function registerModule(scriptId: string, url: string): void {
   if (!url.startsWith('file:') || packageOf(url) !== undefined) return;
   const imports = importsOf(url);
   const declared = declarationsOf(url);
+  const module: ModuleInfo = { url, bindings };
   for (const [name, value] of bindings) {
     const line = declared.get(name);
     if (
@@ -487,24 +592,25 @@ function registerModule(scriptId: string, url: string): void {
       owners.has(value as AnyFunction)
     )
       continue;
-    owners.set(value as AnyFunction, { url, bindings, line });
+    owners.set(value as AnyFunction, { module, line });
   }
 }
 
 /** The node of a top-level function of a known module: its free names read from the module's bindings. */
 function staticNode(fn: AnyFunction, name: string, owner: Owner): void {
   const source = Function.prototype.toString.call(fn);
-  const facts = analyzeSource(source);
+  const facts = prefetched.has(fn) ? prefetched.get(fn) : analyzeSource(source);
+  prefetched.delete(fn);
+  const { url, bindings } = owner.module;
   const reads = new Map<string, unknown>();
   const root = globalThis as unknown as Record<string, unknown>;
   for (const free of facts?.free ?? []) {
-    if (owner.bindings.has(free)) reads.set(free, owner.bindings.get(free));
+    if (bindings.has(free)) reads.set(free, bindings.get(free));
     else if (!isBaselineGlobal(free) && Object.hasOwn(root, free)) reads.set(free, root[free]);
   }
-  const path = fileURLToPath(owner.url);
   nodeCache.set(
     fn,
-    makeNode(fn, name, source, facts, reads, owner.url, () => `${path}:${owner.line}:1`),
+    makeNode(fn, name, source, facts, reads, url, () => `${fileURLToPath(url)}:${owner.line}:1`),
   );
 }
 
