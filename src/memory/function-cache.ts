@@ -31,6 +31,8 @@ export interface CacheHost extends StoreHost {
   /** Where entries are kept; null when caching is off. */
   readonly store: CacheStore | null;
   readonly verbose: number;
+  /** How long a call waits for another owner of its entry before computing it itself (`Infinity`: no limit). */
+  readonly lockWaitMs: number;
   write(line: string): void;
 }
 
@@ -240,6 +242,8 @@ export class FunctionCache<A extends unknown[], R> {
     code: ResolvedCode,
   ): Promise<CallOutcome<R>> {
     if (this.store.lock === undefined) return this.compute(args, entry, key, code);
+    const waitMs = this.host.lockWaitMs;
+    const giveUpAt = performance.now() + waitMs;
     let pause = WAIT_FIRST_MS;
     for (;;) {
       let lock: Awaited<ReturnType<NonNullable<CacheStore['lock']>>>;
@@ -261,7 +265,17 @@ export class FunctionCache<A extends unknown[], R> {
           await lock.release();
         }
       }
-      await sleep(pause);
+      const left = giveUpAt - performance.now();
+      if (left <= 0) {
+        // Waited as long as asked (lockWaitMs): compute here too. Never a wrong result: both write the
+        // same entry, each whole.
+        cacheWarning(
+          'JOBLIB_TS_LOCK_WAIT',
+          `[Memory] ${this.label}: another caller has been computing this entry for longer than lockWaitMs (${waitMs} ms); computing it here too`,
+        );
+        return this.compute(args, entry, key, code);
+      }
+      await sleep(Math.min(pause, left));
       pause = Math.min(pause * 2, WAIT_MAX_MS);
       const done = await this.peek(entry);
       if (done !== undefined) return done;
