@@ -11,17 +11,20 @@
  * - `import`: loading deep-code.ts and what it imports (acorn included);
  * - `startup`: the first keying of a trivial function of another module: the inspector session, the
  *   Debugger's replay of the scripts loaded so far (which maps script ids to files), acorn's first parse;
- * - `per function`: then the first keying of the function with 50 helpers;
+ * - `per function`: then the first keying of the function with 50 helpers (parsing its sources);
+ * - `per function, with stored facts`: the same in a process given the parse facts an earlier process
+ *   stored (as `Memory` keeps them beside a code version): an unchanged program's next run;
  * - `cold total`: in other processes, the first keying of that function with nothing before it;
  * - `again`: keying the same function again in the process (memoised), per call.
  *
  * Run: `npm run bench:deep-key` (or `npx tsx bench/deep-key.ts`); BENCH_CPU_PROF=<folder> profiles the children.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { StoredFacts } from '../src/memory/deep-code.ts';
 
 const MODULES = 5;
 const PER_MODULE = 10;
@@ -37,6 +40,8 @@ interface ChildResult {
   firstCpuMs: number;
   againUs: number;
   parts: number;
+  /** Sources parsed by the measured keying. */
+  parsed: number;
 }
 
 function median(xs: readonly number[]): number {
@@ -75,13 +80,18 @@ const cpuMs = (since: NodeJS.CpuUsage) => {
   return (u.user + u.system) / 1000;
 };
 
-async function child(dir: string, warmFirst: boolean): Promise<void> {
+type Mode = 'split' | 'cold' | 'stored';
+
+async function child(dir: string, mode: Mode): Promise<void> {
+  const warmFirst = mode !== 'cold';
   const root = (await import(pathToFileURL(join(dir, 'root.ts')).href)) as { featurize: () => number };
   const { trivial } = (await import(pathToFileURL(join(dir, 'trivial.ts')).href)) as {
     trivial: () => number;
   };
   let t = performance.now();
-  const { deepCode } = await import('../src/memory/deep-code.ts');
+  const { deepCode, parsedSourceCount } = await import('../src/memory/deep-code.ts');
+  const factsFile = join(dir, 'facts.json');
+  const stored = mode === 'stored' ? (JSON.parse(readFileSync(factsFile, 'utf8')) as StoredFacts) : undefined;
   const importMs = performance.now() - t;
   let startupMs = 0;
   let startupCpuMs = 0;
@@ -96,20 +106,33 @@ async function child(dir: string, warmFirst: boolean): Promise<void> {
   }
   t = performance.now();
   const c = process.cpuUsage();
-  const parts = (function firstKeying() {
-    return Object.keys(deepCode(root.featurize).parts).length;
+  const parsedBefore = parsedSourceCount();
+  const code = (function firstKeying() {
+    return deepCode(root.featurize, stored);
   })();
   const firstMs = performance.now() - t;
   const firstCpuMs = cpuMs(c);
+  const parts = Object.keys(code.parts).length;
+  const parsed = parsedSourceCount() - parsedBefore;
+  if (mode === 'split') writeFileSync(factsFile, JSON.stringify(code.facts));
   const N = 10000;
   t = performance.now();
   for (let i = 0; i < N; i++) deepCode(root.featurize);
   const againUs = ((performance.now() - t) / N) * 1000;
-  const result: ChildResult = { importMs, startupMs, startupCpuMs, firstMs, firstCpuMs, againUs, parts };
+  const result: ChildResult = {
+    importMs,
+    startupMs,
+    startupCpuMs,
+    firstMs,
+    firstCpuMs,
+    againUs,
+    parts,
+    parsed,
+  };
   console.log(JSON.stringify(result));
 }
 
-function run(dir: string, warmFirst: boolean): ChildResult {
+function run(dir: string, mode: Mode): ChildResult {
   const out = spawnSync(
     process.execPath,
     [
@@ -119,7 +142,7 @@ function run(dir: string, warmFirst: boolean): ChildResult {
       fileURLToPath(import.meta.url),
       '--child',
       dir,
-      warmFirst ? 'split' : 'cold',
+      mode,
     ],
     { encoding: 'utf8' },
   );
@@ -129,7 +152,7 @@ function run(dir: string, warmFirst: boolean): ChildResult {
 }
 
 if (process.argv[2] === '--child') {
-  await child(process.argv[3] ?? '', process.argv[4] === 'split');
+  await child(process.argv[3] ?? '', (process.argv[4] ?? 'split') as Mode);
 } else {
   const dir = mkdtempSync(join(tmpdir(), 'joblib-ts-bench-deep-key-'));
   try {
@@ -139,9 +162,11 @@ if (process.argv[2] === '--child') {
     const load = loadavg().map((l) => l.toFixed(1));
     const split: ChildResult[] = [];
     const cold: ChildResult[] = [];
+    const stored: ChildResult[] = [];
     for (let i = 0; i < PROCS; i++) {
-      split.push(run(dir, true));
-      cold.push(run(dir, false));
+      split.push(run(dir, 'split'));
+      cold.push(run(dir, 'cold'));
+      stored.push(run(dir, 'stored'));
     }
     const parts = split[0]?.parts;
     const m = (rows: ChildResult[], k: keyof ChildResult) => median(rows.map((r) => r[k])).toFixed(2);
@@ -166,6 +191,9 @@ if (process.argv[2] === '--child') {
     );
     console.log(
       `| per function: then the function with 50 helpers | ${m(split, 'firstMs')} (${range(split, 'firstMs')}) | ${m(split, 'firstCpuMs')} |`,
+    );
+    console.log(
+      `| per function, with the facts an earlier process stored (${stored[0]?.parsed} sources parsed) | ${m(stored, 'firstMs')} (${range(stored, 'firstMs')}) | ${m(stored, 'firstCpuMs')} |`,
     );
     console.log(
       `| cold total: the function with 50 helpers first | ${m(cold, 'firstMs')} (${range(cold, 'firstMs')}) | ${m(cold, 'firstCpuMs')} |`,

@@ -35,10 +35,31 @@ export interface CodePart {
   readonly hash: string;
 }
 
+/**
+ * What the parse of a function's source says that a key needs: its free names, and the properties of
+ * those it reads only as `name.property`. A pure function of the source text.
+ */
+export interface SourceFacts {
+  readonly free: readonly string[];
+  readonly members: Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * Facts of sources parsed by an earlier process, by the hash of the source (a part's `hash`), stored
+ * beside a code version: a function whose source is unchanged is not parsed again. Facts written by
+ * another version of joblib-ts are not used (`FACTS_FORMAT`).
+ */
+export interface StoredFacts {
+  readonly format: string;
+  readonly bySource: Readonly<Record<string, SourceFacts>>;
+}
+
 /** The code of a function and everything it reaches: `parts` by a stable id (file and name). */
 export interface DeepCode {
   readonly version: string;
   readonly parts: Readonly<Record<string, CodePart>>;
+  /** The facts of the functions and classes among `parts`, by source hash: to store for the next process. */
+  readonly facts: StoredFacts;
 }
 
 /** Folders followed to this depth into plain data constants (to find the functions they hold). */
@@ -59,16 +80,40 @@ interface FunctionNode {
   readonly file: string;
   /** The module's file URL, for its imports. */
   readonly url: string;
+  /** What its parse said, when it was parsed (not for a leaf helper, whose facts hold only for its module). */
+  readonly facts?: SourceFacts;
 }
 
 const SELF_ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const SELF_DIRS = [join(SELF_ROOT, 'src') + sep, join(SELF_ROOT, 'dist') + sep];
 
-/** The deep code of `fn` (cached per process). */
-export function deepCode(fn: AnyFunction): DeepCode {
+/** Stored facts of this version of joblib-ts's reader: another version's may differ, and are not used. */
+export const FACTS_FORMAT = `joblib-ts@${packageVersion()}/1`;
+
+/** Sources parsed by this process (for tests and benchmarks: 0 when stored facts covered everything). */
+let parsedSources = 0;
+export function parsedSourceCount(): number {
+  return parsedSources;
+}
+
+/** Facts given to the walk in progress (from a store), by source hash. */
+let hints: Readonly<Record<string, SourceFacts>> | undefined;
+
+/**
+ * The deep code of `fn` (cached per process). `stored`: facts an earlier process wrote (`DeepCode.facts`),
+ * used for the functions whose source has not changed since.
+ */
+export function deepCode(fn: AnyFunction, stored?: StoredFacts): DeepCode {
   const hit = rootCache.get(fn);
   if (hit) return hit;
-  const parts = walkFrom(fn);
+  hints = stored?.format === FACTS_FORMAT ? stored.bySource : undefined;
+  let walked: { parts: Record<string, CodePart>; facts: Record<string, SourceFacts> };
+  try {
+    walked = walkFrom(fn);
+  } finally {
+    hints = undefined;
+  }
+  const parts = walked.parts;
   // The cached function's own source always counts: for a function of a package (or of joblib-ts), which
   // counts by its package's version, and for one made by eval or new Function, which has no file.
   const root = nodeCache.get(fn);
@@ -83,7 +128,11 @@ export function deepCode(fn: AnyFunction): DeepCode {
   const version = hashBytes(ids.map((id) => `${id}=${parts[id]?.hash}`).join('\n')).slice(0, 16);
   const sorted: Record<string, CodePart> = {};
   for (const id of ids) sorted[id] = parts[id] as CodePart;
-  const result: DeepCode = { version, parts: sorted };
+  const result: DeepCode = {
+    version,
+    parts: sorted,
+    facts: { format: FACTS_FORMAT, bySource: walked.facts },
+  };
   rootCache.set(fn, result);
   return result;
 }
@@ -359,13 +408,22 @@ function holdsFunctions(value: object, depth: number): boolean {
 
 interface Walk {
   readonly parts: Record<string, CodePart>;
+  readonly facts: Record<string, SourceFacts>;
   readonly seen: Set<unknown>;
   queue: { fn: AnyFunction; name: string }[];
 }
 
 /** Walks from `root`, one batch of functions at a time (one round of inspector calls per batch). */
-function walkFrom(root: AnyFunction): Record<string, CodePart> {
-  const walk: Walk = { parts: {}, seen: new Set(), queue: [{ fn: root, name: root.name || 'anonymous' }] };
+function walkFrom(root: AnyFunction): {
+  parts: Record<string, CodePart>;
+  facts: Record<string, SourceFacts>;
+} {
+  const walk: Walk = {
+    parts: {},
+    facts: {},
+    seen: new Set(),
+    queue: [{ fn: root, name: root.name || 'anonymous' }],
+  };
   while (walk.queue.length > 0) {
     const batch: { fn: AnyFunction; name: string }[] = [];
     for (const item of walk.queue) {
@@ -394,6 +452,7 @@ function walkFrom(root: AnyFunction): Record<string, CodePart> {
       const node = nodeCache.get(fn);
       if (node === undefined || node.part === undefined) continue;
       walk.parts[node.id] ??= node.part;
+      if (node.facts !== undefined) walk.facts[node.part.hash] = node.facts;
       const imports = node.url.startsWith('file:') ? importsOf(node.url) : new Map<string, string>();
       for (const [bound, value] of node.reads) {
         const spec = imports.get(bound);
@@ -429,7 +488,7 @@ function walkFrom(root: AnyFunction): Record<string, CodePart> {
       }
     }
   }
-  return walk.parts;
+  return { parts: walk.parts, facts: walk.facts };
 }
 
 /**
@@ -482,7 +541,7 @@ function readNodes(items: readonly { fn: AnyFunction; name: string }[]): void {
     if (owner !== undefined && !prefetched.has(fn)) prefetch(fn, owner.module);
     else if (owner === undefined) rest.push(fn);
   }
-  const restFacts = analyzeSources(rest.map((fn) => sources.get(fn) ?? Function.prototype.toString.call(fn)));
+  const restFacts = factsOf(rest.map((fn) => sources.get(fn) ?? Function.prototype.toString.call(fn)));
   rest.forEach((fn, i) => {
     prefetched.set(fn, restFacts[i]);
   });
@@ -557,11 +616,53 @@ function prefetch(fn: AnyFunction, module: ModuleInfo): void {
     // nothing to parse (a leaf helper).
     sources.push(reachesOut ? source : '');
   }
-  const parsed = analyzeSources(sources.filter((s) => s !== ''));
+  const parsed = factsOf(sources.filter((s) => s !== ''));
   let next = 0;
   fns.forEach((f, i) => {
     prefetched.set(f, sources[i] === '' ? READS_NOTHING : parsed[next++]);
   });
+}
+
+/**
+ * The facts of many sources: from `hints` where an earlier process stored them, else parsed (in one
+ * acorn call where they are all expressions).
+ */
+function factsOf(sources: readonly string[]): (CodeFacts | undefined)[] {
+  const out: (CodeFacts | undefined)[] = new Array(sources.length);
+  const todo: number[] = [];
+  sources.forEach((source, i) => {
+    const known = hints === undefined ? undefined : hints[sourceHash(source)];
+    if (isSourceFacts(known)) out[i] = { ...READS_NOTHING, free: known.free, members: known.members };
+    else todo.push(i);
+  });
+  if (todo.length === 0) return out;
+  parsedSources += todo.length;
+  const parsed =
+    todo.length === 1
+      ? [analyzeSource(sources[todo[0] as number] as string)]
+      : analyzeSources(todo.map((i) => sources[i] as string));
+  todo.forEach((at, k) => {
+    out[at] = parsed[k];
+  });
+  return out;
+}
+
+/** Stored facts come from a file or a server: any other shape (a damaged note) is parsed again. */
+function isSourceFacts(value: unknown): value is SourceFacts {
+  if (value === null || typeof value !== 'object') return false;
+  const { free, members } = value as { free?: unknown; members?: unknown };
+  return (
+    Array.isArray(free) &&
+    free.every((n) => typeof n === 'string') &&
+    members !== null &&
+    typeof members === 'object' &&
+    Object.values(members).every((props) => Array.isArray(props) && props.every((p) => typeof p === 'string'))
+  );
+}
+
+/** A source's hash, as a part's `hash`. */
+function sourceHash(source: string): string {
+  return hashBytes(source).slice(0, 16);
 }
 
 /** The facts of a function that uses none of the names a key follows. */
@@ -599,7 +700,7 @@ function registerModule(scriptId: string, url: string): void {
 /** The node of a top-level function of a known module: its free names read from the module's bindings. */
 function staticNode(fn: AnyFunction, name: string, owner: Owner): void {
   const source = Function.prototype.toString.call(fn);
-  const facts = prefetched.has(fn) ? prefetched.get(fn) : analyzeSource(source);
+  const facts = prefetched.has(fn) ? prefetched.get(fn) : factsOf([source])[0];
   prefetched.delete(fn);
   const { url, bindings } = owner.module;
   const reads = new Map<string, unknown>();
@@ -640,7 +741,7 @@ function makeNode(
   const part: CodePart = {
     kind: isClass ? 'class' : 'function',
     name: ownName,
-    hash: hashBytes(source).slice(0, 16),
+    hash: sourceHash(source),
     // Mapped to the original source (TypeScript) only when asked: source maps cost more than the rest.
     get where(): string {
       where ??= describe();
@@ -648,7 +749,18 @@ function makeNode(
     },
   };
   Object.defineProperty(part, 'where', { enumerable: true });
-  return { id: `${file}#${ownName}`, part, reads, members: facts?.members ?? {}, file, url };
+  const node: FunctionNode = {
+    id: `${file}#${ownName}`,
+    part,
+    reads,
+    members: facts?.members ?? {},
+    file,
+    url,
+    ...(facts !== undefined && facts !== READS_NOTHING
+      ? { facts: { free: facts.free, members: facts.members } }
+      : {}),
+  };
+  return node;
 }
 
 const NOT_CODE: FunctionNode = { id: '', part: undefined, reads: new Map(), members: {}, file: '', url: '' };

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { analyzeSource, analyzeSources } from '../../src/capture/free-variables.ts';
 import type { AnyFunction } from '../../src/delayed.ts';
-import { deepCode } from '../../src/memory/deep-code.ts';
+import { deepCode, parsedSourceCount, type StoredFacts } from '../../src/memory/deep-code.ts';
 import { tempDir } from '../helpers.ts';
 
 const names = (fn: AnyFunction) =>
@@ -84,6 +84,49 @@ export function root(x: number): number {
     assert.equal(deepCode(main.root as AnyFunction), deepCode(main.root as AnyFunction));
     // A function reached before as a helper is keyed alone the same way.
     assert.deepEqual(names(main.shadows as AnyFunction), ['function:shadows']);
+  });
+
+  it('facts stored by an earlier keying spare the parse; damaged ones are parsed again', async () => {
+    const dir = tempDir('joblib-ts-deep-facts-');
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+    const source = `const K = 3;
+export function outer(x: number): number {
+  return inner(x) * K;
+}
+export function inner(x: number): number {
+  return x > 0 ? outer(x - 1) : 0;
+}
+`;
+    const load = async (name: string) => {
+      writeFileSync(join(dir, name), source);
+      return (await import(pathToFileURL(join(dir, name)).href)) as Record<string, AnyFunction>;
+    };
+    // Three copies of one module: the same sources, so the same hashes, each keyed once per process.
+    const [a, b, c] = [await load('a.ts'), await load('b.ts'), await load('c.ts')];
+    const first = deepCode(a.outer as AnyFunction);
+    assert.equal(Object.keys(first.facts.bySource).length, 2);
+    const expected = names(a.outer as AnyFunction);
+    assert.deepEqual(expected, ['constant:K', 'function:inner', 'function:outer']);
+
+    const before = parsedSourceCount();
+    const again = deepCode(b.outer as AnyFunction, JSON.parse(JSON.stringify(first.facts)) as StoredFacts);
+    assert.equal(parsedSourceCount(), before, 'nothing parsed');
+    // Other files (other ids), same code: the same hashes.
+    const hashes = (code: { parts: Readonly<Record<string, { hash: string }>> }) =>
+      Object.values(code.parts)
+        .map((p) => p.hash)
+        .sort();
+    assert.deepEqual(hashes(again), hashes(first));
+    assert.deepEqual(names(b.outer as AnyFunction), expected);
+
+    const damaged: StoredFacts = {
+      format: first.facts.format,
+      bySource: Object.fromEntries(Object.keys(first.facts.bySource).map((h) => [h, { free: 'inner' }])),
+    } as unknown as StoredFacts;
+    const parsedAgain = deepCode(c.outer as AnyFunction, damaged);
+    assert.equal(parsedSourceCount(), before + 2, 'both parsed again');
+    assert.deepEqual(hashes(parsedAgain), hashes(first));
+    assert.deepEqual(names(c.outer as AnyFunction), expected);
   });
 
   it('parsing many sources at once gives what parsing each gives, a method included', () => {
