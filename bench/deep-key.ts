@@ -5,8 +5,9 @@
  * first through an import, with a constant per module and a package import).
  *
  * Every measurement is the first keying of a fresh process (`node --import tsx`, as a user's program
- * runs), BENCH_PROCS processes (default 9), medians, with the CPU time of the thread beside the wall time
- * (the machine may be shared: CPU time is what the keying itself costs):
+ * runs), BENCH_PROCS processes (default 9), medians, with the CPU time of the process beside the wall
+ * time (the machine may be shared; CPU time counts all the process's threads, V8's compiler and garbage
+ * collector threads included, so it can exceed the wall time):
  *
  * - `import`: loading deep-code.ts and what it imports (acorn included);
  * - `startup`: the first keying of a trivial function of another module: the inspector session, the
