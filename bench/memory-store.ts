@@ -1,22 +1,18 @@
 /**
- * Memory stores compared, and the cost of deep code keys.
+ * Memory stores compared (the cost of deep code keys is measured by `bench/deep-key.ts`, in fresh
+ * processes).
  *
  * - Hits on the disk store (a temp folder) and the Redis store (REDIS_URL, its own key prefix, removed
  *   after): latency of one small hit, throughput of small hits 32 at a time, and a hit whose result is a
  *   256 MB Float64Array (BENCH_MB to change), end to end through `Memory`.
- * - Keying a function that reaches 50 helpers (a chain, in a generated module): the first time in a
- *   process (inspector and parser cold), the first time for a new function once the library is warm, and
- *   every later call (cached per process).
  *
  * Run: `npx tsx bench/memory-store.ts` (BENCH_REPS repetitions, medians).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { redisStore } from '../src/backends/redis/index.ts';
-import { deepCode } from '../src/memory/deep-code.ts';
 import { type CacheStore, Memory } from '../src/memory/index.ts';
 
 const MB = Number(process.env.BENCH_MB ?? 256);
@@ -84,49 +80,11 @@ async function measure(name: string, memory: Memory): Promise<Row> {
   };
 }
 
-async function keyCost(dir: string): Promise<{ coldMs: number; warmMs: number; cachedMs: number }> {
-  const make = (tag: string) => {
-    let s = '';
-    for (let i = 0; i < 50; i++)
-      s += `export function ${tag}${i}(x: number): number { return ${i < 49 ? `${tag}${i + 1}(x) + ` : ''}${i}; }\n`;
-    return s;
-  };
-  // An ES module project, as `"type": "module"` TypeScript is (CommonJS output is keyed more slowly).
-  await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n');
-  await writeFile(join(dir, 'chain-a.ts'), make('a'));
-  await writeFile(join(dir, 'chain-b.ts'), make('b'));
-  const a = (await import(pathToFileURL(join(dir, 'chain-a.ts')).href)) as Record<
-    string,
-    (x: number) => number
-  >;
-  const b = (await import(pathToFileURL(join(dir, 'chain-b.ts')).href)) as Record<
-    string,
-    (x: number) => number
-  >;
-  const a0 = a.a0 as (x: number) => number;
-  const b0 = b.b0 as (x: number) => number;
-  let t = performance.now();
-  const parts = Object.keys(deepCode(a0).parts).length;
-  const coldMs = performance.now() - t;
-  if (parts !== 50) throw new Error(`expected 50 parts, got ${parts}`);
-  t = performance.now();
-  deepCode(b0);
-  const warmMs = performance.now() - t;
-  const again: number[] = [];
-  for (let r = 0; r < 1000; r++) {
-    t = performance.now();
-    deepCode(b0);
-    again.push(performance.now() - t);
-  }
-  return { coldMs, warmMs, cachedMs: median(again) };
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'joblib-ts-bench-stores-'));
 const prefix = `joblib-ts-bench-${process.pid}:`;
 const stores: CacheStore[] = [];
 try {
   const load = loadavg()[0]?.toFixed(1);
-  const keys = await keyCost(dir);
   const rows: Row[] = [await measure('disk', new Memory(join(dir, 'cache')))];
   let redisNote = '';
   const probe = new Redis(REDIS_URL, {
@@ -159,9 +117,6 @@ try {
       `| ${r.store} | ${r.smallHitMs.toFixed(3)} | ${r.hitsPerSecond.toFixed(0)} | ${r.bigHitMs.toFixed(1)} | ${r.bigGBps.toFixed(2)} |`,
     );
   if (redisNote) console.log(redisNote);
-  console.log(
-    `deep key, 50 helpers: first in the process ${keys.coldMs.toFixed(2)} ms; a new function, library warm ${keys.warmMs.toFixed(2)} ms; later calls ${(keys.cachedMs * 1000).toFixed(2)} µs`,
-  );
 } finally {
   for (const s of stores) {
     await s.removeAll('');

@@ -37,15 +37,48 @@ interface Scope {
 /** Parses a function's source (`fn.toString()`); undefined when acorn cannot read it. */
 export function analyzeSource(source: string): CodeFacts | undefined {
   const parsed = parseFunction(source);
-  if (!parsed) return undefined;
+  return parsed ? factsOf(parsed.node, parsed.form) : undefined;
+}
+
+/**
+ * `analyzeSource` of each of many sources, in one parse where they are all function, arrow or class
+ * expressions (the functions and classes declared at the top level of a module): acorn's cost is mostly
+ * per call while it is not yet compiled (the first keying of a process), so one call for a module's
+ * functions costs a fraction of one call each. Any source that is not such an expression (a method) is
+ * parsed on its own.
+ */
+export function analyzeSources(sources: readonly string[]): (CodeFacts | undefined)[] {
+  if (sources.length < 2) return sources.map(analyzeSource);
+  let elements: Node[] | undefined;
+  try {
+    const program = parse(
+      `[${sources.map((s) => `(${s}\n)`).join(',\n')}]`,
+      PARSE_OPTIONS,
+    ) as unknown as Node;
+    const body = program.body as Node[];
+    const array = body.length === 1 ? ((body[0] as Node).expression as Node | undefined) : undefined;
+    const found = array?.type === 'ArrayExpression' ? (array.elements as (Node | null)[]) : [];
+    // Each source is one whole expression: a source that closed its parenthesis early would show here.
+    if (found.length === sources.length && found.every((e) => e !== null && EXPRESSION_FORMS.test(e.type)))
+      elements = found as Node[];
+  } catch {
+    // one of them is not an expression: each on its own below
+  }
+  if (elements === undefined) return sources.map(analyzeSource);
+  return elements.map((node) => factsOf(node, 'expression'));
+}
+
+const PARSE_OPTIONS = { ecmaVersion: 'latest', sourceType: 'script', allowHashBang: false } as const;
+const EXPRESSION_FORMS = /^(ArrowFunctionExpression|FunctionExpression|ClassExpression)$/;
+
+function factsOf(root: Node, form: CodeFacts['form']): CodeFacts {
   const walker = new Walker();
-  const root = parsed.node;
   walker.visitRoot(root);
   const body = (root.type === 'Property' ? (root.value as Node) : root).body as Node | undefined;
   const first = (body?.type === 'BlockStatement' ? (body.body as Node[])[0] : undefined) as Node | undefined;
   const strictBody = first?.type === 'ExpressionStatement' && first.directive === 'use strict';
   return {
-    form: parsed.form,
+    form,
     free: [...walker.free],
     ...(walker.outerThis ? { outerThis: walker.outerThis } : {}),
     usesSuper: walker.usesSuper,
@@ -55,14 +88,13 @@ export function analyzeSource(source: string): CodeFacts | undefined {
 }
 
 function parseFunction(source: string): { node: Node; form: CodeFacts['form'] } | undefined {
-  const options = { ecmaVersion: 'latest', sourceType: 'script', allowHashBang: false } as const;
+  const options = PARSE_OPTIONS;
   try {
     const program = parse(`(${source}\n)`, options) as unknown as Node;
     const statement = (program.body as Node[])[0];
     if ((program.body as Node[]).length === 1 && statement?.type === 'ExpressionStatement') {
       const expression = statement.expression as Node;
-      if (/^(ArrowFunctionExpression|FunctionExpression|ClassExpression)$/.test(expression.type))
-        return { node: expression, form: 'expression' };
+      if (EXPRESSION_FORMS.test(expression.type)) return { node: expression, form: 'expression' };
     }
   } catch {
     // Not an expression: an object or class method (`name(x) { ... }`).

@@ -9,7 +9,8 @@ export type CacheWarningCode =
   | 'JOBLIB_TS_CORRUPT_ENTRY'
   | 'JOBLIB_TS_STORE_FAILED'
   | 'JOBLIB_TS_NO_NAME'
-  | 'JOBLIB_TS_SHALLOW_KEY';
+  | 'JOBLIB_TS_SHALLOW_KEY'
+  | 'JOBLIB_TS_LOCK_WAIT';
 
 export function cacheWarning(code: CacheWarningCode, message: string): void {
   process.emitWarning(message, { type: 'CacheWarning', code });

@@ -30,6 +30,17 @@ export function checkNonNegative(value: unknown, argName: string, integer: boole
   return value;
 }
 
+/** A bound on a wait in milliseconds: a non-negative number, `Infinity` (also when undefined) for none. */
+export function checkWaitMs(value: unknown, argName: string): number {
+  if (value === undefined || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw optionError(
+      `${argName}: expected a non-negative number of milliseconds (Infinity: no limit); got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
 /** A verbosity level: booleans count as 0 and 1; undefined means "inherit". */
 export function checkVerbose(value: unknown, argName: string): number | undefined {
   if (value === undefined) return undefined;

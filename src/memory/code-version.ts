@@ -6,7 +6,7 @@
 
 import type { CacheStore } from './cache-store.ts';
 import { cacheWarningOnce } from './cache-warnings.ts';
-import type { CodePart } from './deep-code.ts';
+import type { CodePart, StoredFacts } from './deep-code.ts';
 
 /** Source text kept in the function's info file is cut here: it is there for humans, not for matching. */
 const MAX_STORED_SOURCE = 20000;
@@ -25,6 +25,8 @@ export interface ResolvedCode {
   readonly version: string;
   /** The parts of the deep code (empty with `version` or `deepKey: false`). */
   readonly parts: Readonly<Record<string, CodePart>>;
+  /** What the parse of each function said, kept with the parts so that the next process need not parse. */
+  readonly facts?: StoredFacts;
 }
 
 async function readJson(store: CacheStore, key: string): Promise<unknown> {
@@ -52,6 +54,20 @@ export async function readCodeParts(
   const parsed = await readJson(store, `${dir}/${version}/code.json`);
   if (parsed && typeof parsed === 'object' && typeof (parsed as { parts?: unknown }).parts === 'object')
     return (parsed as { parts: Record<string, CodePart> }).parts;
+  return undefined;
+}
+
+/**
+ * The parse facts stored with the last code version recorded for the function (`func.json`'s version),
+ * or undefined: what lets a new process key an unchanged function without parsing it.
+ */
+export async function readStoredFacts(store: CacheStore, dir: string): Promise<StoredFacts | undefined> {
+  const info = await readFuncInfo(store, dir);
+  if (info === undefined) return undefined;
+  const parsed = await readJson(store, `${dir}/${info.codeVersion}/code.json`);
+  const facts = (parsed as { facts?: Partial<StoredFacts> } | undefined)?.facts;
+  if (typeof facts?.format === 'string' && facts.bySource !== null && typeof facts.bySource === 'object')
+    return facts as StoredFacts;
   return undefined;
 }
 
@@ -92,7 +108,10 @@ export class CodeVersionCheck {
       );
     }
     if (Object.keys(code.parts).length > 0)
-      await store.write(`${dir}/${code.version}/code.json`, json({ parts: code.parts }));
+      await store.write(
+        `${dir}/${code.version}/code.json`,
+        json(code.facts === undefined ? { parts: code.parts } : { parts: code.parts, facts: code.facts }),
+      );
     const source = identity.source;
     await store.write(
       `${dir}/func.json`,

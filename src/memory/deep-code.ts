@@ -15,12 +15,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { analyzeSource, type CodeFacts } from '../capture/free-variables.ts';
+import { analyzeSource, analyzeSources, type CodeFacts } from '../capture/free-variables.ts';
 import { isBaselineGlobal } from '../capture/globals.ts';
 import { readScopesOfMany, topLevelBindings } from '../capture/scope-batch.ts';
 import type { AnyFunction } from '../delayed.ts';
 import { hash, hashBytes } from '../hash.ts';
 import { describeLocation } from '../locate/index.ts';
+import type { CodeLocation } from '../locate/inspector.ts';
 import { packageVersion } from '../package-info.ts';
 
 /** One thing a function's results depend on. */
@@ -34,10 +35,31 @@ export interface CodePart {
   readonly hash: string;
 }
 
+/**
+ * What the parse of a function's source says that a key needs: its free names, and the properties of
+ * those it reads only as `name.property`. A pure function of the source text.
+ */
+export interface SourceFacts {
+  readonly free: readonly string[];
+  readonly members: Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * Facts of sources parsed by an earlier process, by the hash of the source (a part's `hash`), stored
+ * beside a code version: a function whose source is unchanged is not parsed again. Facts written by
+ * another version of joblib-ts are not used (`FACTS_FORMAT`).
+ */
+export interface StoredFacts {
+  readonly format: string;
+  readonly bySource: Readonly<Record<string, SourceFacts>>;
+}
+
 /** The code of a function and everything it reaches: `parts` by a stable id (file and name). */
 export interface DeepCode {
   readonly version: string;
   readonly parts: Readonly<Record<string, CodePart>>;
+  /** The facts of the functions and classes among `parts`, by source hash: to store for the next process. */
+  readonly facts: StoredFacts;
 }
 
 /** Folders followed to this depth into plain data constants (to find the functions they hold). */
@@ -58,16 +80,40 @@ interface FunctionNode {
   readonly file: string;
   /** The module's file URL, for its imports. */
   readonly url: string;
+  /** What its parse said, when it was parsed (not for a leaf helper, whose facts hold only for its module). */
+  readonly facts?: SourceFacts;
 }
 
 const SELF_ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const SELF_DIRS = [join(SELF_ROOT, 'src') + sep, join(SELF_ROOT, 'dist') + sep];
 
-/** The deep code of `fn` (cached per process). */
-export function deepCode(fn: AnyFunction): DeepCode {
+/** Stored facts of this version of joblib-ts's reader: another version's may differ, and are not used. */
+export const FACTS_FORMAT = `joblib-ts@${packageVersion()}/1`;
+
+/** Sources parsed by this process (for tests and benchmarks: 0 when stored facts covered everything). */
+let parsedSources = 0;
+export function parsedSourceCount(): number {
+  return parsedSources;
+}
+
+/** Facts given to the walk in progress (from a store), by source hash. */
+let hints: Readonly<Record<string, SourceFacts>> | undefined;
+
+/**
+ * The deep code of `fn` (cached per process). `stored`: facts an earlier process wrote (`DeepCode.facts`),
+ * used for the functions whose source has not changed since.
+ */
+export function deepCode(fn: AnyFunction, stored?: StoredFacts): DeepCode {
   const hit = rootCache.get(fn);
   if (hit) return hit;
-  const parts = walkFrom(fn);
+  hints = stored?.format === FACTS_FORMAT ? stored.bySource : undefined;
+  let walked: { parts: Record<string, CodePart>; facts: Record<string, SourceFacts> };
+  try {
+    walked = walkFrom(fn);
+  } finally {
+    hints = undefined;
+  }
+  const parts = walked.parts;
   // The cached function's own source always counts: for a function of a package (or of joblib-ts), which
   // counts by its package's version, and for one made by eval or new Function, which has no file.
   const root = nodeCache.get(fn);
@@ -82,7 +128,11 @@ export function deepCode(fn: AnyFunction): DeepCode {
   const version = hashBytes(ids.map((id) => `${id}=${parts[id]?.hash}`).join('\n')).slice(0, 16);
   const sorted: Record<string, CodePart> = {};
   for (const id of ids) sorted[id] = parts[id] as CodePart;
-  const result: DeepCode = { version, parts: sorted };
+  const result: DeepCode = {
+    version,
+    parts: sorted,
+    facts: { format: FACTS_FORMAT, bySource: walked.facts },
+  };
   rootCache.set(fn, result);
   return result;
 }
@@ -123,11 +173,17 @@ function projectRoot(dir: string): string {
   return root;
 }
 
+const shortFiles = new Map<string, string>();
+
 /** A file's name in part ids: relative to its project's folder, so that ids do not depend on the cwd. */
 function shortFile(url: string): string {
+  let short = shortFiles.get(url);
+  if (short !== undefined) return short;
   const path = url.startsWith('file:') ? fileURLToPath(url) : url;
   const root = path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path) ? projectRoot(dirname(path)) : '';
-  return root === '' ? path : relative(root, path).split(sep).join('/');
+  short = root === '' ? path : relative(root, path).split(sep).join('/');
+  shortFiles.set(url, short);
+  return short;
 }
 
 const importsCache = new Map<string, ReadonlyMap<string, string>>();
@@ -221,8 +277,18 @@ function specifierKind(spec: string): { kind: 'node' } | { kind: 'package'; name
   };
 }
 
+const packagesByName = new Map<string, PackageId | undefined>();
+
 /** A package's folder and version, found from the file that imports it (its `node_modules` lookup). */
 function packageByName(name: string, fromFile: string): PackageId | undefined {
+  const key = `${dirname(fromFile)}\0${name}`;
+  if (packagesByName.has(key)) return packagesByName.get(key);
+  const found = findPackage(name, fromFile);
+  packagesByName.set(key, found);
+  return found;
+}
+
+function findPackage(name: string, fromFile: string): PackageId | undefined {
   for (let dir = dirname(fromFile); ; dir = dirname(dir)) {
     const candidate = join(dir, 'node_modules', ...name.split('/'));
     if (existsSync(join(candidate, 'package.json')))
@@ -342,13 +408,22 @@ function holdsFunctions(value: object, depth: number): boolean {
 
 interface Walk {
   readonly parts: Record<string, CodePart>;
+  readonly facts: Record<string, SourceFacts>;
   readonly seen: Set<unknown>;
   queue: { fn: AnyFunction; name: string }[];
 }
 
 /** Walks from `root`, one batch of functions at a time (one round of inspector calls per batch). */
-function walkFrom(root: AnyFunction): Record<string, CodePart> {
-  const walk: Walk = { parts: {}, seen: new Set(), queue: [{ fn: root, name: root.name || 'anonymous' }] };
+function walkFrom(root: AnyFunction): {
+  parts: Record<string, CodePart>;
+  facts: Record<string, SourceFacts>;
+} {
+  const walk: Walk = {
+    parts: {},
+    facts: {},
+    seen: new Set(),
+    queue: [{ fn: root, name: root.name || 'anonymous' }],
+  };
   while (walk.queue.length > 0) {
     const batch: { fn: AnyFunction; name: string }[] = [];
     for (const item of walk.queue) {
@@ -366,14 +441,18 @@ function walkFrom(root: AnyFunction): Record<string, CodePart> {
     for (const b of batch) {
       if (nodeCache.has(b.fn)) continue;
       const owner = owners.get(b.fn);
-      if (owner !== undefined) staticNode(b.fn, b.name, owner);
-      else missing.push(b);
+      if (owner === undefined) missing.push(b);
+      else {
+        if (!prefetched.has(b.fn)) prefetch(b.fn, owner.module);
+        staticNode(b.fn, b.name, owner);
+      }
     }
     readNodes(missing);
     for (const { fn } of batch) {
       const node = nodeCache.get(fn);
       if (node === undefined || node.part === undefined) continue;
       walk.parts[node.id] ??= node.part;
+      if (node.facts !== undefined) walk.facts[node.part.hash] = node.facts;
       const imports = node.url.startsWith('file:') ? importsOf(node.url) : new Map<string, string>();
       for (const [bound, value] of node.reads) {
         const spec = imports.get(bound);
@@ -409,13 +488,17 @@ function walkFrom(root: AnyFunction): Record<string, CodePart> {
       }
     }
   }
-  return walk.parts;
+  return { parts: walk.parts, facts: walk.facts };
 }
 
-/** Reads the functions' locations, sources and the values of their free names, in one batch. */
+/**
+ * Reads the functions' locations, sources and the values of their free names, in one batch. The names
+ * asked of V8 are every identifier of the source (a superset of its free names, found without parsing);
+ * the parse comes after, once the function's module is known, together with the module's other
+ * functions it may reach (`prefetch`): one acorn call per module, not one per function.
+ */
 function readNodes(items: readonly { fn: AnyFunction; name: string }[]): void {
   if (items.length === 0) return;
-  const facts = new Map<AnyFunction, CodeFacts | undefined>();
   const sources = new Map<AnyFunction, string>();
   const readings = readScopesOfMany(
     items.map((i) => i.fn),
@@ -424,11 +507,10 @@ function readNodes(items: readonly { fn: AnyFunction; name: string }[]): void {
       if (packageOf(location.url) !== undefined) return [];
       const source = Function.prototype.toString.call(fn);
       sources.set(fn, source);
-      const f = analyzeSource(source);
-      facts.set(fn, f);
-      return f?.free ?? [];
+      return identifiersOf(source);
     },
   );
+  const own: { fn: AnyFunction; name: string; location: CodeLocation; reads: Map<string, unknown> }[] = [];
   items.forEach(({ fn, name }, i) => {
     const reading = readings[i];
     const location = reading?.location;
@@ -449,25 +531,148 @@ function readNodes(items: readonly { fn: AnyFunction; name: string }[]): void {
       });
       return;
     }
+    registerModule(location.scriptId, location.url);
+    own.push({ fn, name, location, reads: reading?.values ?? new Map<string, unknown>() });
+  });
+  // Functions of a module's top level: parsed with what they may reach in their module; others together.
+  const rest: AnyFunction[] = [];
+  for (const { fn } of own) {
+    const owner = owners.get(fn);
+    if (owner !== undefined && !prefetched.has(fn)) prefetch(fn, owner.module);
+    else if (owner === undefined) rest.push(fn);
+  }
+  const restFacts = factsOf(rest.map((fn) => sources.get(fn) ?? Function.prototype.toString.call(fn)));
+  rest.forEach((fn, i) => {
+    prefetched.set(fn, restFacts[i]);
+  });
+  for (const { fn, name, location, reads: found } of own) {
+    const facts = prefetched.get(fn);
+    prefetched.delete(fn);
+    const reads = new Map<string, unknown>();
+    for (const free of facts?.free ?? []) if (found.has(free)) reads.set(free, found.get(free));
     const source = sources.get(fn) ?? Function.prototype.toString.call(fn);
-    const reads = reading?.values ?? new Map<string, unknown>();
     nodeCache.set(
       fn,
-      makeNode(fn, name, source, facts.get(fn), reads, location.url, () => describeLocation(location)),
+      makeNode(fn, name, source, facts, reads, location.url, () => describeLocation(location)),
     );
-    registerModule(location.scriptId, location.url);
-  });
+  }
+}
+
+/** Every identifier-like word of a source, once each: what V8 is asked the values of. */
+function identifiersOf(source: string): string[] {
+  const names = new Set<string>();
+  for (const [word] of source.matchAll(IDENTIFIER)) names.add(word);
+  return [...names];
+}
+
+/** A module whose top-level bindings are known. */
+interface ModuleInfo {
+  readonly url: string;
+  readonly bindings: ReadonlyMap<string, unknown>;
 }
 
 interface Owner {
-  readonly url: string;
-  readonly bindings: ReadonlyMap<string, unknown>;
+  readonly module: ModuleInfo;
   readonly line: number;
 }
 
 /** Functions declared at the top level of a module whose bindings are known: keyed without the inspector. */
 const owners = new WeakMap<AnyFunction, Owner>();
 const registered = new Set<string>();
+/** What the source of a top-level function says, parsed ahead with others of its module (`prefetch`). */
+const prefetched = new WeakMap<AnyFunction, CodeFacts | undefined>();
+const IDENTIFIER = /[A-Za-z_$][\w$]*/g;
+
+/**
+ * Parses, in one acorn call, the source of `fn` and of every top-level function of its module that it
+ * may reach through the module's bindings: the names its text mentions (a superset of what it uses:
+ * strings and comments count too), followed from function to function. Only a speed-up: what each
+ * function uses is still read from its parse, and a function left out here is parsed when reached.
+ */
+function prefetch(fn: AnyFunction, module: ModuleInfo): void {
+  const fns: AnyFunction[] = [fn];
+  const sources: string[] = [];
+  const queued = new Set<AnyFunction>(fns);
+  const root = globalThis as unknown as Record<string, unknown>;
+  for (let i = 0; i < fns.length; i++) {
+    const f = fns[i] as AnyFunction;
+    const source = Function.prototype.toString.call(f);
+    let reachesOut = false;
+    for (const [name] of source.matchAll(IDENTIFIER)) {
+      if (!module.bindings.has(name)) {
+        if (!reachesOut && !isBaselineGlobal(name) && Object.hasOwn(root, name)) reachesOut = true;
+        continue;
+      }
+      const value = module.bindings.get(name);
+      if (value === f) continue; // its own name (a self-reference adds nothing to the key)
+      reachesOut = true;
+      if (typeof value !== 'function' || queued.has(value as AnyFunction)) continue;
+      const g = value as AnyFunction;
+      if (owners.get(g)?.module !== module || nodeCache.has(g) || prefetched.has(g)) continue;
+      queued.add(g);
+      fns.push(g);
+    }
+    // A function that names none of its module's bindings and no global reads nothing a key counts:
+    // nothing to parse (a leaf helper).
+    sources.push(reachesOut ? source : '');
+  }
+  const parsed = factsOf(sources.filter((s) => s !== ''));
+  let next = 0;
+  fns.forEach((f, i) => {
+    prefetched.set(f, sources[i] === '' ? READS_NOTHING : parsed[next++]);
+  });
+}
+
+/**
+ * The facts of many sources: from `hints` where an earlier process stored them, else parsed (in one
+ * acorn call where they are all expressions).
+ */
+function factsOf(sources: readonly string[]): (CodeFacts | undefined)[] {
+  const out: (CodeFacts | undefined)[] = new Array(sources.length);
+  const todo: number[] = [];
+  sources.forEach((source, i) => {
+    const known = hints === undefined ? undefined : hints[sourceHash(source)];
+    if (isSourceFacts(known)) out[i] = { ...READS_NOTHING, free: known.free, members: known.members };
+    else todo.push(i);
+  });
+  if (todo.length === 0) return out;
+  parsedSources += todo.length;
+  const parsed =
+    todo.length === 1
+      ? [analyzeSource(sources[todo[0] as number] as string)]
+      : analyzeSources(todo.map((i) => sources[i] as string));
+  todo.forEach((at, k) => {
+    out[at] = parsed[k];
+  });
+  return out;
+}
+
+/** Stored facts come from a file or a server: any other shape (a damaged note) is parsed again. */
+function isSourceFacts(value: unknown): value is SourceFacts {
+  if (value === null || typeof value !== 'object') return false;
+  const { free, members } = value as { free?: unknown; members?: unknown };
+  return (
+    Array.isArray(free) &&
+    free.every((n) => typeof n === 'string') &&
+    members !== null &&
+    typeof members === 'object' &&
+    Object.values(members).every((props) => Array.isArray(props) && props.every((p) => typeof p === 'string'))
+  );
+}
+
+/** A source's hash, as a part's `hash`. */
+function sourceHash(source: string): string {
+  return hashBytes(source).slice(0, 16);
+}
+
+/** The facts of a function that uses none of the names a key follows. */
+const READS_NOTHING: CodeFacts = {
+  form: 'expression',
+  free: [],
+  usesSuper: false,
+  strictBody: false,
+  members: {},
+};
 
 /** Notes the top-level functions of the module of `scriptId`, once its bindings have been read. */
 function registerModule(scriptId: string, url: string): void {
@@ -478,6 +683,7 @@ function registerModule(scriptId: string, url: string): void {
   if (!url.startsWith('file:') || packageOf(url) !== undefined) return;
   const imports = importsOf(url);
   const declared = declarationsOf(url);
+  const module: ModuleInfo = { url, bindings };
   for (const [name, value] of bindings) {
     const line = declared.get(name);
     if (
@@ -487,24 +693,25 @@ function registerModule(scriptId: string, url: string): void {
       owners.has(value as AnyFunction)
     )
       continue;
-    owners.set(value as AnyFunction, { url, bindings, line });
+    owners.set(value as AnyFunction, { module, line });
   }
 }
 
 /** The node of a top-level function of a known module: its free names read from the module's bindings. */
 function staticNode(fn: AnyFunction, name: string, owner: Owner): void {
   const source = Function.prototype.toString.call(fn);
-  const facts = analyzeSource(source);
+  const facts = prefetched.has(fn) ? prefetched.get(fn) : factsOf([source])[0];
+  prefetched.delete(fn);
+  const { url, bindings } = owner.module;
   const reads = new Map<string, unknown>();
   const root = globalThis as unknown as Record<string, unknown>;
   for (const free of facts?.free ?? []) {
-    if (owner.bindings.has(free)) reads.set(free, owner.bindings.get(free));
+    if (bindings.has(free)) reads.set(free, bindings.get(free));
     else if (!isBaselineGlobal(free) && Object.hasOwn(root, free)) reads.set(free, root[free]);
   }
-  const path = fileURLToPath(owner.url);
   nodeCache.set(
     fn,
-    makeNode(fn, name, source, facts, reads, owner.url, () => `${path}:${owner.line}:1`),
+    makeNode(fn, name, source, facts, reads, url, () => `${fileURLToPath(url)}:${owner.line}:1`),
   );
 }
 
@@ -534,7 +741,7 @@ function makeNode(
   const part: CodePart = {
     kind: isClass ? 'class' : 'function',
     name: ownName,
-    hash: hashBytes(source).slice(0, 16),
+    hash: sourceHash(source),
     // Mapped to the original source (TypeScript) only when asked: source maps cost more than the rest.
     get where(): string {
       where ??= describe();
@@ -542,7 +749,18 @@ function makeNode(
     },
   };
   Object.defineProperty(part, 'where', { enumerable: true });
-  return { id: `${file}#${ownName}`, part, reads, members: facts?.members ?? {}, file, url };
+  const node: FunctionNode = {
+    id: `${file}#${ownName}`,
+    part,
+    reads,
+    members: facts?.members ?? {},
+    file,
+    url,
+    ...(facts !== undefined && facts !== READS_NOTHING
+      ? { facts: { free: facts.free, members: facts.members } }
+      : {}),
+  };
+  return node;
 }
 
 const NOT_CODE: FunctionNode = { id: '', part: undefined, reads: new Map(), members: {}, file: '', url: '' };

@@ -10,7 +10,7 @@ import type { CacheStore } from './cache-store.ts';
 import { ENTRY_SUFFIX } from './cache-store.ts';
 import { cacheWarning, cacheWarningOnce } from './cache-warnings.ts';
 import { type CallKey, callKey } from './call-key.ts';
-import { CodeVersionCheck, type ResolvedCode } from './code-version.ts';
+import { CodeVersionCheck, type ResolvedCode, readStoredFacts } from './code-version.ts';
 import { deepCode } from './deep-code.ts';
 import { loadEntry, placeOf, readValidMetadata, type StoreHost, storeEntry } from './entries.ts';
 import type { EntryMetadata } from './entry-metadata.ts';
@@ -31,6 +31,8 @@ export interface CacheHost extends StoreHost {
   /** Where entries are kept; null when caching is off. */
   readonly store: CacheStore | null;
   readonly verbose: number;
+  /** How long a call waits for another owner of its entry before computing it itself (`Infinity`: no limit). */
+  readonly lockWaitMs: number;
   write(line: string): void;
 }
 
@@ -45,7 +47,7 @@ export class FunctionCache<A extends unknown[], R> {
   private readonly code: CodeVersionCheck;
   private readonly log: VerboseLog;
   private readonly inflight = new Map<string, Promise<CallOutcome<R>>>();
-  private resolved: ResolvedCode | undefined;
+  private resolved: Promise<ResolvedCode> | undefined;
 
   constructor(
     private readonly host: CacheHost,
@@ -72,26 +74,31 @@ export class FunctionCache<A extends unknown[], R> {
 
   /**
    * The code version, worked out at the first call (not at `cache()`: the helpers a function uses may be
-   * defined after it is wrapped): `version`, else the deep code, else the source text.
+   * defined after it is wrapped): `version`, else the deep code, else the source text. The deep code
+   * starts from the parse facts stored with the last version recorded, so that an unchanged function
+   * is not parsed again in a new process.
    */
-  private resolveCode(): ResolvedCode {
-    if (this.resolved) return this.resolved;
-    const shallow = { version: this.identity.codeVersion, parts: {} };
-    if (this.identity.versioned || !this.settings.deepKey) this.resolved = shallow;
-    else {
-      try {
-        const deep = deepCode(this.fn as AnyFunction);
-        this.resolved = { version: deep.version, parts: deep.parts };
-      } catch (err) {
-        cacheWarningOnce(
-          'JOBLIB_TS_SHALLOW_KEY',
-          placeOf(this.store, this.dir),
-          `[Memory] ${this.label}: the code it reaches could not be read (${err instanceof Error ? err.message : String(err)}); its key covers its own source only`,
-        );
-        this.resolved = shallow;
-      }
-    }
+  private resolveCode(): Promise<ResolvedCode> {
+    this.resolved ??= this.resolveNow();
     return this.resolved;
+  }
+
+  private async resolveNow(): Promise<ResolvedCode> {
+    const shallow = { version: this.identity.codeVersion, parts: {} };
+    if (this.identity.versioned || !this.settings.deepKey) return shallow;
+    // Only a speed-up: a store that cannot be read now is met (and reported) by the call itself.
+    const stored = await readStoredFacts(this.store, this.dir).catch(() => undefined);
+    try {
+      const deep = deepCode(this.fn as AnyFunction, stored);
+      return { version: deep.version, parts: deep.parts, facts: deep.facts };
+    } catch (err) {
+      cacheWarningOnce(
+        'JOBLIB_TS_SHALLOW_KEY',
+        placeOf(this.store, this.dir),
+        `[Memory] ${this.label}: the code it reaches could not be read (${err instanceof Error ? err.message : String(err)}); its key covers its own source only`,
+      );
+      return shallow;
+    }
   }
 
   /** Returns the stored result, or computes and stores it; `force` recomputes even on a hit. */
@@ -126,14 +133,14 @@ export class FunctionCache<A extends unknown[], R> {
 
   /** True when a complete, valid entry exists; reads headers only. */
   async has(args: A): Promise<boolean> {
-    const entry = this.entryKey(this.resolveCode(), this.keyOf(args).argsId);
+    const entry = this.entryKey(await this.resolveCode(), this.keyOf(args).argsId);
     return (await readValidMetadata(this.store, entry, this.settings.policy)) !== undefined;
   }
 
   /** Why a call with these arguments would hit or miss; changes nothing in the store. */
   async explain(args: A): Promise<Explanation> {
     const key = this.keyOf(args);
-    const code = this.resolveCode();
+    const code = await this.resolveCode();
     const entry = this.entryKey(code, key.argsId);
     const state = await loadEntry(this.store, entry, this.settings.policy, this.label, true);
     if (state.state !== 'missing')
@@ -164,7 +171,7 @@ export class FunctionCache<A extends unknown[], R> {
    * with `onStoreError: 'warn'`, a warning: the call then runs uncached instead of failing.
    */
   private async prepare(): Promise<ResolvedCode> {
-    const code = this.resolveCode();
+    const code = await this.resolveCode();
     try {
       await this.code.ensure(code);
     } catch (err) {
@@ -240,6 +247,8 @@ export class FunctionCache<A extends unknown[], R> {
     code: ResolvedCode,
   ): Promise<CallOutcome<R>> {
     if (this.store.lock === undefined) return this.compute(args, entry, key, code);
+    const waitMs = this.host.lockWaitMs;
+    const giveUpAt = performance.now() + waitMs;
     let pause = WAIT_FIRST_MS;
     for (;;) {
       let lock: Awaited<ReturnType<NonNullable<CacheStore['lock']>>>;
@@ -261,7 +270,17 @@ export class FunctionCache<A extends unknown[], R> {
           await lock.release();
         }
       }
-      await sleep(pause);
+      const left = giveUpAt - performance.now();
+      if (left <= 0) {
+        // Waited as long as asked (lockWaitMs): compute here too. Never a wrong result: both write the
+        // same entry, each whole.
+        cacheWarning(
+          'JOBLIB_TS_LOCK_WAIT',
+          `[Memory] ${this.label}: another caller has been computing this entry for longer than lockWaitMs (${waitMs} ms); computing it here too`,
+        );
+        return this.compute(args, entry, key, code);
+      }
+      await sleep(Math.min(pause, left));
       pause = Math.min(pause * 2, WAIT_MAX_MS);
       const done = await this.peek(entry);
       if (done !== undefined) return done;

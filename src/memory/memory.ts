@@ -5,7 +5,7 @@ import { type Compress, PersistError, type ResolvedCompress, resolveCompress } f
 import { CACHE_OPTION_NAMES, type CacheOptions } from './cache-options.ts';
 import { type CacheStore, isCacheStore } from './cache-store.ts';
 import { type CachedFunctionCalls, makeCached } from './cached-function.ts';
-import { checkBytes, checkObject, checkVerbose, optionError } from './checks.ts';
+import { checkBytes, checkObject, checkVerbose, checkWaitMs, optionError } from './checks.ts';
 import { DiskStore } from './disk-store.ts';
 import { MemoryError } from './errors.ts';
 import type { CacheHost } from './function-cache.ts';
@@ -35,6 +35,12 @@ export interface MemoryOptions {
    * `CacheStore`. Then `new Memory({ store })`, without a location.
    */
   store?: CacheStore;
+  /**
+   * How long a call waits for another caller (thread, process or machine) that computes the same entry,
+   * in milliseconds, before computing it itself, without the lock, with a `CacheWarning`. Default: no
+   * limit (it waits while the owner lives). `0`: never waits.
+   */
+  lockWaitMs?: number;
 }
 
 const MEMORY_OPTION_KEYS: Record<keyof MemoryOptions, true> = {
@@ -43,6 +49,7 @@ const MEMORY_OPTION_KEYS: Record<keyof MemoryOptions, true> = {
   compress: true,
   log: true,
   store: true,
+  lockWaitMs: true,
 };
 const MEMORY_OPTION_NAMES: readonly string[] = Object.keys(MEMORY_OPTION_KEYS);
 
@@ -70,6 +77,8 @@ export class Memory implements CacheHost {
   readonly verbose: number;
   readonly bytesLimit: number | undefined;
   readonly compress: ResolvedCompress;
+  /** How long a call waits for another owner of its entry (`Infinity`: no limit). */
+  readonly lockWaitMs: number;
   private readonly log: (line: string) => void;
   private bytesSinceSweep = 0;
   private swept = false;
@@ -127,6 +136,7 @@ export class Memory implements CacheHost {
       if (err instanceof PersistError) throw optionError(err.message, err);
       throw err;
     }
+    this.lockWaitMs = checkWaitMs(options.lockWaitMs, `${where}: options.lockWaitMs`);
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
   }
 

@@ -12,16 +12,20 @@ import { describe, it } from 'node:test';
 import { repoRoot, runTsx, tempDir } from '../helpers.ts';
 
 const memoryModule = join(repoRoot, 'src/memory/index.ts');
+const deepCodeModule = join(repoRoot, 'src/memory/deep-code.ts');
 
 interface RunOut {
   value: number;
   reason: string;
   message: string;
+  /** Function sources the run parsed (0: every one was known from the facts stored by an earlier run). */
+  parsed: number;
 }
 
 function mainSource(options: string): string {
   return `import { appendFileSync } from 'node:fs';
 import { Memory } from ${JSON.stringify(memoryModule)};
+import { parsedSourceCount } from ${JSON.stringify(deepCodeModule)};
 import { helperA } from './helpers-a.ts';
 import { scale } from 'fakepkg';
 
@@ -37,7 +41,7 @@ export function compute(x: number): number {
 const cached = new Memory(process.env.CACHE_DIR ?? '').cache(compute, ${options});
 const why = await cached.explain(3);
 const value = await cached(3);
-process.stdout.write(JSON.stringify({ value, reason: why.reason, message: why.message }));
+process.stdout.write(JSON.stringify({ value, reason: why.reason, message: why.message, parsed: parsedSourceCount() }));
 `;
 }
 
@@ -111,19 +115,23 @@ describe('deep code keys, across runs of a program', () => {
     const { dir, run, runs } = await project();
     const first = await run();
     assert.deepStrictEqual([first.value, first.reason, runs()], [31, 'new-arguments', 1]);
+    assert.ok(first.parsed >= 3, `compute, helperA and helperB parsed (${first.parsed})`);
     const second = await run();
     assert.deepStrictEqual([second.value, second.reason, runs()], [31, 'hit', 1]);
+    assert.equal(second.parsed, 0, 'nothing parsed again: the facts stored by the first run cover it');
 
     // Unrelated functions in both files the function reaches: still a hit.
     await writeFile(join(dir, 'helpers-b.ts'), helpersB('x * FACTOR', '2 + 2'));
     await writeFile(join(dir, 'main.ts'), mainSource('{}').replace('return 1;', 'return 42;'));
     const unrelated = await run();
     assert.deepStrictEqual([unrelated.value, unrelated.reason, runs()], [31, 'hit', 1]);
+    assert.equal(unrelated.parsed, 0);
 
     // helperB, reached through helperA: a miss that names it and where it is.
     await writeFile(join(dir, 'helpers-b.ts'), helpersB('x * FACTOR * 2', '2 + 2'));
     const edited = await run();
     assert.deepStrictEqual([edited.value, edited.reason, runs()], [61, 'code-changed', 2]);
+    assert.equal(edited.parsed, 1, 'only the edited helper is parsed again');
     assert.match(edited.message, /function helperB \(.*helpers-b\.ts:7:\d+\) changed/);
     assert.doesNotMatch(edited.message, /helperA|unrelated/);
 

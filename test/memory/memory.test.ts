@@ -499,6 +499,20 @@ describe('Memory', () => {
       code: 'ERR_MEMORY_OPTION',
       message: /options\.compress/,
     });
+    for (const bad of [-1, Number.NaN, '5s']) {
+      assert.throws(() => new Memory(dir, { lockWaitMs: bad as never }), {
+        name: 'MemoryError',
+        code: 'ERR_MEMORY_OPTION',
+        message:
+          /new Memory\(location, options\): options\.lockWaitMs: expected a non-negative number of milliseconds/,
+      });
+    }
+    assert.equal(new Memory(dir).lockWaitMs, Number.POSITIVE_INFINITY);
+    assert.equal(new Memory(dir, { lockWaitMs: 0 }).lockWaitMs, 0);
+    assert.throws(() => new Memory(dir, { lock_wait_ms: 5 } as never), {
+      code: 'ERR_MEMORY_OPTION',
+      message: /did you mean lockWaitMs\?/,
+    });
     assert.throws(() => new Memory(dir).cache('f' as never), {
       message: /fn must be a function; got string/,
     });

@@ -13,6 +13,8 @@ import { tempDir } from '../helpers.ts';
 import { storeCases } from './store-cases.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Lets `process.emitWarning` (deferred to the next tick) reach its listeners. */
+const tick = () => new Promise((r) => setImmediate(r));
 
 function collectWarnings(): { list: string[]; stop(): void } {
   const list: string[] = [];
@@ -207,6 +209,47 @@ for (const store of storeCases()) {
       assert.equal(calls, 2, 'one failed owner, one waiter that took over; never two at once');
       assert.equal(running, 0);
     });
+
+    for (const lockWaitMs of [0, 20]) {
+      it(`a waiter whose lockWaitMs (${lockWaitMs}) runs out computes the entry itself, with a warning`, async () => {
+        const s = await fresh();
+        let open!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        let ownerIn!: () => void;
+        const ownerComputing = new Promise<void>((resolve) => {
+          ownerIn = resolve;
+        });
+        let calls = 0;
+        async function gated(x: number) {
+          calls++;
+          if (calls === 1) {
+            ownerIn();
+            await gate; // the owner holds the entry's lock until the test opens the gate
+          }
+          return x * 3;
+        }
+        const warnings = collectWarnings();
+        try {
+          const owner = memoryOn(s.store).cache(gated)(2);
+          await ownerComputing;
+          // The owner is still computing (the gate is shut): only a bounded wait lets this call finish.
+          const waiter = memoryOn(s.store, { lockWaitMs }).cache(gated);
+          assert.equal(await waiter(2), 6);
+          assert.equal(calls, 2);
+          await tick();
+          assert.equal(warnings.list.filter((m) => /longer than lockWaitMs/.test(m)).length, 1);
+          open();
+          assert.equal(await owner, 6);
+          assert.equal(await waiter(2), 6);
+          assert.equal(calls, 2);
+        } finally {
+          open();
+          warnings.stop();
+        }
+      });
+    }
 
     it('clear() of a function removes its entries only; memory.clear() leaves nothing behind', async () => {
       const s = await fresh();
