@@ -15,12 +15,15 @@ import {
   reporting,
   slowSetup,
 } from '../../fixtures/context-tasks.ts';
-import { redisSkipReason, redisTest } from './helpers.ts';
+import { redisSkipReason, redisTest, sharedWorkers } from './helpers.ts';
 
 const skip = await redisSkipReason();
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 describe('taskContext, initializer, logs and events on redis (two worker processes)', { skip }, () => {
+  // Two workers of one slot each, for the initializer test (the first to use them, so each of their
+  // processes is new to it) and the logs test.
+  const shared = skip ? undefined : sharedWorkers({ count: 2, concurrency: 1 });
   redisTest(
     "200 tasks give the sfc32 draws of their seed with nJobs 1, 2, 8 and batch sizes 1 and 'auto'",
     async (scope) => {
@@ -43,7 +46,7 @@ describe('taskContext, initializer, logs and events on redis (two worker process
   redisTest(
     'the initializer runs once per worker process, and a failing one fails the run once',
     async (scope) => {
-      await scope.startWorkers({ count: 2, concurrency: 1 });
+      await scope.sharedWorkers();
       const p = scope.parallel({ nJobs: 2, batchSize: 1, initializer: delayed(slowSetup)('redis') });
       const counts = new Map<string, Set<number>>();
       for (let run = 0; run < 2; run++) {
@@ -76,12 +79,13 @@ describe('taskContext, initializer, logs and events on redis (two worker process
       assert.equal(failures, 1);
       assert.equal(events.filter((e) => e.type === 'task-done').length, 0);
     },
+    { shared },
   );
 
   redisTest(
     'logs and reports arrive tagged with their task, before its result; run-start and run-end frame the run',
     async (scope) => {
-      await scope.startWorkers({ count: 2, concurrency: 1 });
+      await scope.sharedWorkers();
       const events: JoblibEvent[] = [];
       const p = scope.parallel({ nJobs: 2, logs: 'silent', onEvent: (event) => events.push(event) });
       assert.deepEqual(await p.run(range(100).map((i) => delayed(chatty)(i))), range(100));
@@ -114,5 +118,6 @@ describe('taskContext, initializer, logs and events on redis (two worker process
       assert.ok(end?.type === 'run-end' && end.status === 'failed');
       assert.ok(!events.some((e) => e.type === 'task-done' && e.index === 4));
     },
+    { shared },
   );
 });

@@ -1,6 +1,7 @@
 /**
  * The core suite's behaviour tests (order, types, errors, verbose, lazy input, refusals) on the
- * `redis` backend, with two worker processes started here; and after every run, no key of the call left.
+ * `redis` backend, with two worker processes started here and shared by the tests (one that stops a
+ * worker starts its own); and after every run, no key of the call left.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,18 +36,30 @@ import {
 } from '../../fixtures/tasks.ts';
 import { repoRoot, tempDir, until } from '../../helpers.ts';
 import { slowIndex, total } from './fixtures/tasks.ts';
-import { callKeysLeft, type RedisScope, redisSkipReason, redisTest, stopWorker } from './helpers.ts';
+import {
+  callKeysLeft,
+  redisTest as ownQueueTest,
+  type RedisScope,
+  redisSkipReason,
+  sharedWorkers,
+  stopWorker,
+} from './helpers.ts';
 
 const skip = await redisSkipReason();
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 describe('Parallel on redis (two worker processes)', { skip }, () => {
-  /** Two workers on the test's own queue, and a Parallel of nJobs 2 there. */
+  // The suite's two workers, on a queue of its own: no test here kills or stops them.
+  const shared = skip ? undefined : sharedWorkers({ count: 2, concurrency: 1 });
+  const redisTest = (name: string, body: (scope: RedisScope) => Promise<void>) =>
+    ownQueueTest(name, body, { shared });
+
+  /** The suite's two workers, and a Parallel of nJobs 2 on their queue. */
   async function twoWorkers(
     scope: RedisScope,
     options: Omit<ParallelOptions<'array'>, 'backend'> = {},
   ): Promise<Parallel> {
-    await scope.startWorkers({ count: 2, concurrency: 1 });
+    await scope.sharedWorkers();
     return scope.parallel({ nJobs: 2, ...options }, { workerWaitMs: 10_000 });
   }
 

@@ -49,17 +49,24 @@ export async function redisSkipReason(): Promise<string | undefined> {
 
 let shared: Redis | undefined;
 
-/** One plain client for the tests' own checks, closed when the file ends. */
+/**
+ * One plain client for the tests' own checks: closed by the hook of the test (or suite) that made it,
+ * and by every `redisTest` when it ends (a hook registered after an `await` may land on a test that
+ * has already run its hooks, and the open socket would keep the file's process from exiting).
+ */
 export function redis(): Redis {
   if (!shared) {
     shared = new Redis(REDIS_URL);
     shared.on('error', () => {});
-    after(() => {
-      shared?.disconnect();
-      shared = undefined;
-    });
+    after(closeRedis);
   }
   return shared;
+}
+
+/** Closes the client of `redis()`; the next call opens another. */
+export function closeRedis(): void {
+  shared?.disconnect();
+  shared = undefined;
 }
 
 let scopes = 0;
@@ -246,6 +253,48 @@ export async function removeQueue(prefix: string, queue: string): Promise<void> 
   connection.disconnect();
 }
 
+/**
+ * Worker processes shared by the `redisTest`s of one suite (each starting processes of its own, with
+ * their local pools, costs seconds of CPU on a small machine): one queue and prefix of the suite's own,
+ * workers started on first use. Each test still checks that its calls left no key; when the suite ends
+ * the workers are stopped, the queue removed, and a key left under the prefix fails the suite. For tests
+ * that do not kill, stop or reconfigure these workers (start workers of the test's own for that).
+ * Call it in a `describe` body: its cleanup is that suite's `after` hook.
+ */
+export interface SharedWorkers {
+  readonly prefix: string;
+  readonly queue: string;
+  /** The suite's workers: started (and registered) on the first call, the same processes after that. */
+  workers(): Promise<WorkerProcess[]>;
+}
+
+export function sharedWorkers(options: Omit<StartWorkersOptions, 'prefix' | 'queue'>): SharedWorkers {
+  const { prefix, queue } = uniqueQueue();
+  let started: Promise<WorkerProcess[]> | undefined;
+  after(async () => {
+    const workers = started ? await started.catch(() => []) : [];
+    await Promise.all(workers.map(stopWorker));
+    await removeQueue(prefix, queue);
+    const client = new Redis(REDIS_URL);
+    client.on('error', () => {});
+    try {
+      const leaked = await keysWith(`${prefix}:*`, client);
+      if (leaked.length > 0) await client.del(...leaked);
+      assert.deepEqual(leaked, [], `keys left under the suite's prefix ${prefix}`);
+    } finally {
+      client.disconnect();
+    }
+  });
+  return {
+    prefix,
+    queue,
+    workers: () => {
+      started ??= startWorkers({ ...options, prefix, queue });
+      return started;
+    },
+  };
+}
+
 /** One test's own queue and prefix, with the workers and `Parallel`s it started there. */
 export interface RedisScope {
   readonly prefix: string;
@@ -256,20 +305,33 @@ export interface RedisScope {
   parallel(options?: Omit<ParallelOptions<'array'>, 'backend'>, extra?: RedisBackendOptions): Parallel;
   /** Worker processes serving this scope's queue, stopped when the test ends. */
   startWorkers(options: Omit<StartWorkersOptions, 'prefix' | 'queue'>): Promise<WorkerProcess[]>;
+  /** The suite's shared workers (`redisTest`'s `shared` option), on this scope's queue. */
+  sharedWorkers(): Promise<WorkerProcess[]>;
+}
+
+export interface RedisTestOptions extends TestOptions {
+  /**
+   * Run on the queue and prefix of these suite-wide workers: the test's own workers and `Parallel`s
+   * are still ended with it, and the keys of its calls must be gone; the queue, and the check that no
+   * key at all is left, are the suite's.
+   */
+  shared?: SharedWorkers;
 }
 
 /**
  * A Redis test on its own queue and key prefix. When it ends, however it ends: its `Parallel`s are
  * closed, its workers stopped, its queue removed, and every key under its prefix deleted; a test that
- * passed also fails if it left a key behind (a leak of the backend or of the worker).
+ * passed also fails if it left a key behind (a leak of the backend or of the worker). With `shared`,
+ * on the suite's queue and workers instead: a test that passed fails if a key of a call is left (polled
+ * until none, so a leak fails by the test's timeout), and the suite checks every key when it ends.
  */
 export function redisTest(
   name: string,
   body: (scope: RedisScope) => Promise<void>,
-  options: TestOptions = {},
+  { shared, ...options }: RedisTestOptions = {},
 ): void {
   test(name, { timeout: 120_000, ...options }, async () => {
-    const { prefix, queue } = uniqueQueue();
+    const { prefix, queue } = shared ?? uniqueQueue();
     const parallels: Parallel[] = [];
     const workers: WorkerProcess[] = [];
     const backendOptions = (extra: RedisBackendOptions = {}): RedisBackendOptions => ({
@@ -297,6 +359,10 @@ export function redisTest(
         workers.push(...mine);
         return mine;
       },
+      sharedWorkers: () => {
+        if (!shared) throw new Error(`redisTest '${name}' has no shared workers`);
+        return shared.workers();
+      },
     };
     let passed = false;
     try {
@@ -305,10 +371,18 @@ export function redisTest(
     } finally {
       await Promise.allSettled(parallels.map((p) => p.close()));
       await Promise.all(workers.map(stopWorker));
-      await removeQueue(prefix, queue);
-      const leaked = await keysWith(`${prefix}:*`);
-      if (leaked.length > 0) await redis().del(...leaked);
-      if (passed) assert.deepEqual(leaked, [], `keys left under the test's prefix ${prefix}`);
+      try {
+        if (shared) {
+          if (passed) assert.deepEqual(await callKeysLeft(prefix, queue), [], 'the calls left keys in Redis');
+        } else {
+          await removeQueue(prefix, queue);
+          const leaked = await keysWith(`${prefix}:*`);
+          if (leaked.length > 0) await redis().del(...leaked);
+          if (passed) assert.deepEqual(leaked, [], `keys left under the test's prefix ${prefix}`);
+        }
+      } finally {
+        closeRedis();
+      }
     }
   });
 }

@@ -3,6 +3,8 @@
  * and restarted with and without persistence, frozen (SIGSTOP) beyond `outageMs`, killed for good under
  * a program that never calls close(); a caller busy for longer than its lease, a caller killed (-9), and
  * a worker that gets two SIGTERMs while its Redis is gone. Waits are bounded; nothing is timed.
+ * Workers have one slot each, and tests about the caller have one worker: each started from source
+ * costs seconds of CPU on a 2-core machine, and the faults are the same with more.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -126,7 +128,7 @@ describe('redis backend: Redis outages and dead or busy callers', { skip, timeou
     const queue = 'outage-aof';
     const client = server.client();
     try {
-      await startWorkers({ url: server.url, prefix, queue, count: 2, concurrency: 2 });
+      await startWorkers({ url: server.url, prefix, queue, count: 2, concurrency: 1 });
       const parallel = redisParallel(server, prefix, queue, { outageMs: 20_000 });
       const log = newLog();
       const count = 60;
@@ -155,7 +157,7 @@ describe('redis backend: Redis outages and dead or busy callers', { skip, timeou
     const queue = 'outage-empty';
     const client = server.client();
     try {
-      await startWorkers({ url: server.url, prefix, queue, count: 2, concurrency: 2 });
+      await startWorkers({ url: server.url, prefix, queue, count: 2, concurrency: 1 });
       const parallel = redisParallel(server, prefix, queue, { outageMs: 20_000 });
       const log = newLog();
       const run = parallel.run(range(60).map((i) => delayed(slowIndex)(i, 100, log)));
@@ -191,7 +193,7 @@ describe('redis backend: Redis outages and dead or busy callers', { skip, timeou
     const queue = 'outage-frozen';
     const client = server.client();
     try {
-      await startWorkers({ url: server.url, prefix, queue, count: 2, concurrency: 1 });
+      await startWorkers({ url: server.url, prefix, queue, count: 1, concurrency: 1 });
       const parallel = redisParallel(server, prefix, queue, { outageMs: 1500 });
       const log = newLog();
       const run = parallel.run(range(40).map((i) => delayed(slowIndex)(i, 200, log)));
@@ -225,7 +227,7 @@ describe('redis backend: Redis outages and dead or busy callers', { skip, timeou
     const prefix = uniquePrefix();
     const queue = 'outage-exit';
     try {
-      await startWorkers({ url: server.url, prefix, queue, count: 2, concurrency: 1 });
+      await startWorkers({ url: server.url, prefix, queue, count: 1, concurrency: 1 });
       const log = newLog();
       const caller = startCaller({ url: server.url, prefix, queue, count: 40, ms: 200, log, outageMs: 1500 });
       await waitFor(() => startedTasks(log) >= 2, 30_000, 'tasks to start');
@@ -252,7 +254,7 @@ describe('redis backend: Redis outages and dead or busy callers', { skip, timeou
     const queue = 'outage-busy';
     const client = server.client();
     try {
-      await startWorkers({ url: server.url, prefix, queue, count: 2, concurrency: 1 });
+      await startWorkers({ url: server.url, prefix, queue, count: 1, concurrency: 1 });
       const leaseMs = 1500;
       const parallel = new Parallel({
         nJobs: 2,

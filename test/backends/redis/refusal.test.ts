@@ -20,7 +20,15 @@ import { fileFingerprint } from '../../../src/backends/redis/modules.ts';
 import { Keys } from '../../../src/backends/redis/options.ts';
 import { delayed, TaskImportError } from '../../../src/index.ts';
 import { tempDir } from '../../helpers.ts';
-import { callKeysLeft, REDIS_URL, type RedisScope, redisSkipReason, redisTest } from './helpers.ts';
+import {
+  callKeysLeft,
+  redisTest as ownQueueTest,
+  REDIS_URL,
+  type RedisScope,
+  redisSkipReason,
+  redisTest,
+  sharedWorkers,
+} from './helpers.ts';
 
 const skip = await redisSkipReason();
 
@@ -44,9 +52,15 @@ describe('redis worker: refusals, version skew, missing modules', { skip }, () =
     symlinkSync(join(outside, 'evil.mjs'), join(workerRoot, 'lib', 'link.mjs'));
   });
 
-  /** One worker on the test's queue, with the worker's copy of the project as its root. */
+  // One worker for the suite, with the worker's copy of the project as its root (started on first use,
+  // after `before` wrote that copy). A refusal leaves it serving: no test here stops it.
+  const shared = skip ? undefined : sharedWorkers({ count: 1, concurrency: 1, root: workerRoot });
+  const redisTest = (name: string, body: (scope: RedisScope) => Promise<void>) =>
+    ownQueueTest(name, body, { shared });
+
+  /** The suite's worker, on the test's queue. */
   function startWorker(scope: RedisScope): Promise<unknown> {
-    return scope.startWorkers({ count: 1, concurrency: 1, root: workerRoot });
+    return scope.sharedWorkers();
   }
 
   /**

@@ -15,7 +15,7 @@ import { CodeRefusedError, RedisBackend } from '../../../src/backends/redis/inde
 import { delayed, InvalidArgumentError, Parallel, UnreachableFunctionError } from '../../../src/index.ts';
 import { square } from '../../fixtures/tasks.ts';
 import { tempDir } from '../../helpers.ts';
-import { keysWith, type RedisScope, redisSkipReason, redisTest } from './helpers.ts';
+import { keysWith, type RedisScope, redisSkipReason, redisTest, sharedWorkers } from './helpers.ts';
 
 const skip = await redisSkipReason();
 // The workers this file starts inherit its environment: no secret but the ones given here.
@@ -31,7 +31,13 @@ describe('redis: functions sent by value need a shared secret', { skip }, () => 
   writeFileSync(secretFile, `${SECRET}\n`);
   writeFileSync(otherFile, OTHER);
 
+  // A worker with the shared secret, for the two tests that want one (neither stops it).
+  const withSecret = skip
+    ? undefined
+    : sharedWorkers({ count: 1, concurrency: 2, extraArgs: ['--secret-file', secretFile] });
+
   async function workers(scope: RedisScope, file: string | undefined): Promise<string[]> {
+    if (file === secretFile) return (await scope.sharedWorkers()).map((w) => w.output());
     const started = await scope.startWorkers({
       count: 1,
       concurrency: 2,
@@ -40,60 +46,64 @@ describe('redis: functions sent by value need a shared secret', { skip }, () => 
     return started.map((w) => w.output());
   }
 
-  redisTest('signed with the shared secret, functions of this file run as with nJobs: 1', async (scope) => {
-    await workers(scope, secretFile);
-    const parallel = scope.parallel({ nJobs: 2, batchSize: 1 }, { secret: SECRET });
-    const offset = 7;
-    const weights = new Map([
-      [1, 10],
-      [2, 20],
-      [3, 30],
-    ]);
-    const table = new Float64Array([0.5, 1.5, 2.5]);
-    const weigh = (x: number) => x * (weights.get(x) ?? 0) + offset;
-    const fib = (n: number): number => (n < 2 ? n : fib(n - 1) + fib(n - 2));
-    const later = async (x: number) => {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-      return square(x) + (table[x - 1] ?? 0);
-    };
-    class Point {
-      constructor(
-        readonly x: number,
-        readonly y: number,
-      ) {}
-      norm2(): number {
-        return this.x ** 2 + this.y ** 2;
+  redisTest(
+    'signed with the shared secret, functions of this file run as with nJobs: 1',
+    async (scope) => {
+      await workers(scope, secretFile);
+      const parallel = scope.parallel({ nJobs: 2, batchSize: 1 }, { secret: SECRET });
+      const offset = 7;
+      const weights = new Map([
+        [1, 10],
+        [2, 20],
+        [3, 30],
+      ]);
+      const table = new Float64Array([0.5, 1.5, 2.5]);
+      const weigh = (x: number) => x * (weights.get(x) ?? 0) + offset;
+      const fib = (n: number): number => (n < 2 ? n : fib(n - 1) + fib(n - 2));
+      const later = async (x: number) => {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        return square(x) + (table[x - 1] ?? 0);
+      };
+      class Point {
+        constructor(
+          readonly x: number,
+          readonly y: number,
+        ) {}
+        norm2(): number {
+          return this.x ** 2 + this.y ** 2;
+        }
       }
-    }
-    const tasks = () => [
-      ...[1, 2, 3].map((x) => delayed(weigh)(x)),
-      ...[10, 12].map((n) => delayed(fib)(n)),
-      ...[1, 3].map((x) => delayed(later)(x)),
-      ...[3, 5].map((x) => delayed((p: Point) => p.norm2())(new Point(x, 4))),
-      delayed((x: number) => x * 2)(21),
-      delayed((text: string) => gunzipSync(gzipSync(text)).toString('utf8').length)('hello'),
-    ];
-    const expected = await new Parallel({ nJobs: 1 }).run(tasks());
-    assert.deepEqual(await parallel.run(tasks()), expected);
-    assert.deepEqual(expected, [17, 47, 97, 55, 144, 1.5, 11.5, 25, 41, 42, 5]);
-    // A throw keeps its class (defined here, captured by the task), message and fields.
-    class TooBig extends Error {
-      constructor(readonly value: number) {
-        super(`${value} is too big`);
-        this.name = 'TooBig';
+      const tasks = () => [
+        ...[1, 2, 3].map((x) => delayed(weigh)(x)),
+        ...[10, 12].map((n) => delayed(fib)(n)),
+        ...[1, 3].map((x) => delayed(later)(x)),
+        ...[3, 5].map((x) => delayed((p: Point) => p.norm2())(new Point(x, 4))),
+        delayed((x: number) => x * 2)(21),
+        delayed((text: string) => gunzipSync(gzipSync(text)).toString('utf8').length)('hello'),
+      ];
+      const expected = await new Parallel({ nJobs: 1 }).run(tasks());
+      assert.deepEqual(await parallel.run(tasks()), expected);
+      assert.deepEqual(expected, [17, 47, 97, 55, 144, 1.5, 11.5, 25, 41, 42, 5]);
+      // A throw keeps its class (defined here, captured by the task), message and fields.
+      class TooBig extends Error {
+        constructor(readonly value: number) {
+          super(`${value} is too big`);
+          this.name = 'TooBig';
+        }
       }
-    }
-    const check = (x: number) => {
-      if (x > 2) throw new TooBig(x);
-      return x;
-    };
-    await assert.rejects(parallel.run([1, 2, 3].map((x) => delayed(check)(x))), (error: unknown) => {
-      assert.ok(error instanceof TooBig, String(error));
-      assert.equal(error.value, 3);
-      assert.equal(error.message, '3 is too big');
-      return true;
-    });
-  });
+      const check = (x: number) => {
+        if (x > 2) throw new TooBig(x);
+        return x;
+      };
+      await assert.rejects(parallel.run([1, 2, 3].map((x) => delayed(check)(x))), (error: unknown) => {
+        assert.ok(error instanceof TooBig, String(error));
+        assert.equal(error.value, 3);
+        assert.equal(error.message, '3 is too big');
+        return true;
+      });
+    },
+    { shared: withSecret },
+  );
 
   for (const [label, file, pattern] of [
     ['a worker without a secret', undefined, /has no secret/],
@@ -135,6 +145,7 @@ describe('redis: functions sent by value need a shared secret', { skip }, () => 
       });
       assert.deepEqual(await parallel.run([delayed(square)(5)]), [25]);
     },
+    { shared: withSecret },
   );
 
   redisTest(
