@@ -6,13 +6,14 @@
  * from source costs about a second of CPU on a 2-core machine, and the invariants do not need more.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { liveWorkerThreadCount } from '../../src/backends/threads.ts';
 import { WorkerBudget } from '../../src/backends/worker-budget.ts';
 import { delayed, Parallel } from '../../src/index.ts';
 import { holdUntil, type Occupied, occupy } from '../fixtures/budget-tasks.ts';
+import { childProcesses } from '../fixtures/census.ts';
 import { openLatch } from '../fixtures/latches.ts';
 import { square } from '../fixtures/tasks.ts';
 import { rendezvous } from '../fixtures/worker-life-tasks.ts';
@@ -26,24 +27,6 @@ interface PoolView {
 /** The shared pool behind `parallel` (private: read through a cast), while it has one. */
 function poolOf(parallel: Parallel): PoolView | undefined {
   return (parallel as unknown as { backend?: { shared?: { pool: PoolView } } }).backend?.shared?.pool;
-}
-
-/** This test process's live (not zombie) worker processes. */
-function childProcesses(): number {
-  let count = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) !== process.pid || fields[0] === 'Z') continue;
-      // Worker processes only: not tsx's esbuild service, also a child of this program.
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('process-entry')) count++;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return count;
 }
 
 /** Largest number of intervals that overlap: how many workers ran the run's tasks at once. */
@@ -65,7 +48,7 @@ function maxOverlap(tasks: readonly Occupied[]): number {
 
 for (const backend of ['threads', 'processes'] as const) {
   /** Workers alive as the OS sees them: ones being stopped count until they have exited. */
-  const liveWorkers = backend === 'threads' ? liveWorkerThreadCount : childProcesses;
+  const liveWorkers = backend === 'threads' ? liveWorkerThreadCount : () => childProcesses(true);
 
   /** Samples live workers (the OS's count and every pool's) every few ms until stopped. */
   function sampleWorkers(parallels: readonly Parallel[]): { stop(): number } {
