@@ -30,11 +30,31 @@ const RUNS = Number(process.env.SOAK_RUNS ?? 1000);
 
 const handles = () => process.getActiveResourcesInfo().length;
 
+interface Resources {
+  threads: number;
+  children: number;
+  handles: number;
+}
+const resources = (): Resources => ({ threads: osThreads(), children: childProcesses(), handles: handles() });
+const since = (now: Resources, start: Resources) =>
+  `OS threads ${now.threads} (start ${start.threads}), child processes ${now.children} (start ${start.children}), handles ${now.handles} (start ${start.handles})`;
+/**
+ * What is left after a soak, measured once its last workers had a moment to go: more than the pool's own
+ * size (aborts and crashes replace workers lazily) is growth.
+ */
+async function grewSince(start: Resources): Promise<{ end: Resources; grew: boolean }> {
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const end = resources();
+  const grew =
+    end.threads > start.threads + 2 || end.children > start.children || end.handles > start.handles + 4;
+  return { end, grew };
+}
+
 let failed = false;
 for (const backend of ['threads', 'processes'] as const) {
   const p = new Parallel({ nJobs: 2, backend });
   await p.run([delayed(square)(1), delayed(square)(2)]);
-  const baseline = { threads: osThreads(), children: childProcesses(), handles: handles() };
+  const baseline = resources();
   const started = performance.now();
   let errors = 0;
   let aborts = 0;
@@ -53,19 +73,13 @@ for (const backend of ['threads', 'processes'] as const) {
       else errors++;
     }
     if (run % 100 === 0) {
-      const now = { threads: osThreads(), children: childProcesses(), handles: handles() };
+      const now = resources();
       console.log(
-        `${backend} run ${run}: ${errors} task errors, ${aborts} aborts; OS threads ${now.threads} (start ${baseline.threads}), child processes ${now.children} (start ${baseline.children}), handles ${now.handles} (start ${baseline.handles}), ${((performance.now() - started) / run).toFixed(1)} ms/run`,
+        `${backend} run ${run}: ${errors} task errors, ${aborts} aborts; ${since(now, baseline)}, ${((performance.now() - started) / run).toFixed(1)} ms/run`,
       );
     }
   }
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const end = { threads: osThreads(), children: childProcesses(), handles: handles() };
-  // Aborts terminate workers that are replaced lazily: allow the pool's own size, never more.
-  const grew =
-    end.threads > baseline.threads + 2 ||
-    end.children > baseline.children ||
-    end.handles > baseline.handles + 4;
+  const { end, grew } = await grewSince(baseline);
   console.log(
     `${backend}: ${grew ? 'GROWTH' : 'no growth'} after ${RUNS} runs (${JSON.stringify(baseline)} -> ${JSON.stringify(end)})`,
   );
@@ -84,7 +98,7 @@ const random = () => {
 for (const backend of ['threads', 'processes'] as const) {
   const p = new Parallel({ nJobs: 2, backend, errorMode: 'settled', retries: { count: 2 } });
   await p.run([delayed(square)(1), delayed(square)(2)]);
-  const baseline = { threads: osThreads(), children: childProcesses(), handles: handles() };
+  const baseline = resources();
   const started = performance.now();
   const counts = { fulfilled: 0, thrown: 0, crashed: 0, flakyFailed: 0, wrong: 0 };
   for (let run = 1; run <= SETTLED_RUNS; run++) {
@@ -118,19 +132,13 @@ for (const backend of ['threads', 'processes'] as const) {
       } else counts.wrong++;
     });
     if (run % 100 === 0) {
-      const now = { threads: osThreads(), children: childProcesses(), handles: handles() };
+      const now = resources();
       console.log(
-        `${backend} settled run ${run}: ${JSON.stringify(counts)}; OS threads ${now.threads} (start ${baseline.threads}), child processes ${now.children} (start ${baseline.children}), handles ${now.handles} (start ${baseline.handles}), ${((performance.now() - started) / run).toFixed(1)} ms/run`,
+        `${backend} settled run ${run}: ${JSON.stringify(counts)}; ${since(now, baseline)}, ${((performance.now() - started) / run).toFixed(1)} ms/run`,
       );
     }
   }
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const end = { threads: osThreads(), children: childProcesses(), handles: handles() };
-  // A crash replaces its worker lazily: allow the pool's own size, never more.
-  const grew =
-    end.threads > baseline.threads + 2 ||
-    end.children > baseline.children ||
-    end.handles > baseline.handles + 4;
+  const { end, grew } = await grewSince(baseline);
   console.log(
     `${backend}: settled soak ${grew ? 'GROWTH' : 'no growth'}, ${counts.wrong} wrong entries after ${SETTLED_RUNS} runs (${JSON.stringify(baseline)} -> ${JSON.stringify(end)})`,
   );
