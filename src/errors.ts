@@ -30,11 +30,6 @@ export interface WorkerForensics {
   readonly stderrTail?: readonly string[];
 }
 
-function assignForensics(target: object, details: WorkerForensics): void {
-  for (const [key, value] of Object.entries(details))
-    if (value !== undefined) Object.assign(target, { [key]: value });
-}
-
 /** Base class of the errors joblib-ts raises itself (not the errors of user tasks, which keep their class). */
 export class JoblibError extends Error {
   override name = 'JoblibError';
@@ -131,9 +126,13 @@ export class TaskImportError extends JoblibError {
   }
 }
 
-/** A worker thread or process died while it held tasks. */
-export class WorkerCrashedError extends JoblibError implements TaskFailureInfo, WorkerForensics {
-  override name = 'WorkerCrashedError';
+/**
+ * What `WorkerCrashedError` and `TimeoutError` share: a task whose worker died or was stopped, with what
+ * that worker showed (its forensics, set only where known).
+ */
+export abstract class WorkerTaskError extends JoblibError implements TaskFailureInfo, WorkerForensics {
+  abstract readonly taskIndex: number;
+  abstract readonly functionName: string;
   /** With `retries`: how many times the task ran. */
   declare readonly attempts?: number;
   declare readonly argsSummary?: string;
@@ -141,6 +140,17 @@ export class WorkerCrashedError extends JoblibError implements TaskFailureInfo, 
   declare readonly peakRssBytes?: number;
   declare readonly peakHeapBytes?: number;
   declare readonly stderrTail?: readonly string[];
+
+  constructor(message: string, forensics: WorkerForensics) {
+    super(message);
+    for (const [key, value] of Object.entries(forensics))
+      if (value !== undefined) Object.assign(this, { [key]: value });
+  }
+}
+
+/** A worker thread or process died while it held tasks. */
+export class WorkerCrashedError extends WorkerTaskError {
+  override name = 'WorkerCrashedError';
   /**
    * What the worker process wrote on stderr as it died (V8's out-of-memory report, an uncaught
    * error): kept here rather than printed on top of this error.
@@ -154,23 +164,15 @@ export class WorkerCrashedError extends JoblibError implements TaskFailureInfo, 
     readonly signal: string | null,
     details: { workerStderr?: string } & WorkerForensics = {},
   ) {
-    super(message);
     const { workerStderr, ...forensics } = details;
+    super(message, forensics);
     if (workerStderr !== undefined) this.workerStderr = workerStderr;
-    assignForensics(this, forensics);
   }
 }
 
 /** A task ran longer than `timeoutMs`; its worker was terminated and replaced. */
-export class TimeoutError extends JoblibError implements TaskFailureInfo, WorkerForensics {
+export class TimeoutError extends WorkerTaskError {
   override name = 'TimeoutError';
-  /** With `retries`: how many times the task ran. */
-  declare readonly attempts?: number;
-  declare readonly argsSummary?: string;
-  declare readonly worker?: string;
-  declare readonly peakRssBytes?: number;
-  declare readonly peakHeapBytes?: number;
-  declare readonly stderrTail?: readonly string[];
   constructor(
     message: string,
     readonly taskIndex: number,
@@ -178,8 +180,7 @@ export class TimeoutError extends JoblibError implements TaskFailureInfo, Worker
     readonly timeoutMs: number,
     details: WorkerForensics = {},
   ) {
-    super(message);
-    assignForensics(this, details);
+    super(message, details);
   }
 }
 
