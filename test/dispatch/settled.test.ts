@@ -15,24 +15,14 @@ import {
   type JoblibEvent,
   Parallel,
   type SettledResult,
-  type Task,
   TimeoutError,
   WorkerCrashedError,
 } from '../../src/index.ts';
 import { crashThenWork, exitAt, flaky, leak, mixed, where } from '../fixtures/settled-tasks.ts';
 import { tempDir } from '../helpers.ts';
+import { checkMixedEntries, lazily, reasonOf } from '../settled-checks.ts';
 
 function expectType<T>(_value: T): void {}
-
-/** An input of unknown length: batches keep the size asked for (no smaller tail batches). */
-function* lazily<T>(tasks: readonly Task<T>[]): Generator<Task<T>> {
-  yield* tasks;
-}
-
-function reasonOf(entry: SettledResult<unknown> | undefined): Error & Record<string, unknown> {
-  assert.ok(entry && entry.status === 'rejected', `expected a rejected entry, got ${JSON.stringify(entry)}`);
-  return entry.reason as Error & Record<string, unknown>;
-}
 
 /** The workers' events of a Parallel's backend, for the recycling tests. */
 function workerEvents(p: Parallel<'array', 'fail-fast' | 'settled'>): JoblibEvent[] {
@@ -58,18 +48,7 @@ for (const backend of ['threads', 'processes'] as const) {
       });
       const entries = await p.run(KINDS.map((kind, i) => delayed(mixed)(i, kind)));
       expectType<SettledResult<unknown>[]>(entries);
-      assert.equal(entries.length, KINDS.length);
-      KINDS.forEach((kind, i) => {
-        const entry = entries[i];
-        if (kind === 'ok') assert.deepEqual(entry, { status: 'fulfilled', value: i * 2 });
-        else assert.equal(reasonOf(entry).taskIndex, i);
-      });
-      assert.ok(reasonOf(entries[1]) instanceof RangeError);
-      assert.ok(reasonOf(entries[3]) instanceof TimeoutError);
-      const crash = reasonOf(entries[5]);
-      assert.ok(crash instanceof WorkerCrashedError);
-      assert.equal(crash.exitCode, 3);
-      assert.equal(crash.argsSummary, "(5, 'exit')");
+      checkMixedEntries(KINDS, entries);
       assert.match(reasonOf(entries[7]).message, /Task 7 \(mixed\).*cannot be sent back/);
     });
 

@@ -6,27 +6,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe } from 'node:test';
-import {
-  delayed,
-  type SettledResult,
-  type Task,
-  TimeoutError,
-  WorkerCrashedError,
-} from '../../../src/index.ts';
+import { delayed, WorkerCrashedError } from '../../../src/index.ts';
 import { exitAt, flaky, mixed } from '../../fixtures/settled-tasks.ts';
 import { tempDir } from '../../helpers.ts';
+import { checkMixedEntries, lazily, reasonOf } from '../../settled-checks.ts';
 import { callKeysLeft, redisSkipReason, redisTest } from './helpers.ts';
 
 const skip = await redisSkipReason();
-
-function* lazily<T>(tasks: readonly Task<T>[]): Generator<Task<T>> {
-  yield* tasks;
-}
-
-function reasonOf(entry: SettledResult<unknown> | undefined): Error & Record<string, unknown> {
-  assert.ok(entry && entry.status === 'rejected', `expected a rejected entry, got ${JSON.stringify(entry)}`);
-  return entry.reason as Error & Record<string, unknown>;
-}
 
 describe('redis backend: settled results, retries, a crash that blames one task', { skip }, () => {
   redisTest(
@@ -40,16 +26,7 @@ describe('redis backend: settled results, retries, a crash that blames one task'
         kinds.map((kind, i) => delayed(mixed)(i, kind)),
         { errorMode: 'settled' },
       );
-      kinds.forEach((kind, i) => {
-        if (kind === 'ok') assert.deepEqual(entries[i], { status: 'fulfilled', value: i * 2 });
-        else assert.equal(reasonOf(entries[i]).taskIndex, i);
-      });
-      assert.ok(reasonOf(entries[1]) instanceof RangeError);
-      assert.ok(reasonOf(entries[3]) instanceof TimeoutError);
-      const crash = reasonOf(entries[5]);
-      assert.ok(crash instanceof WorkerCrashedError);
-      assert.equal(crash.exitCode, 3);
-      assert.equal(crash.argsSummary, "(5, 'exit')");
+      checkMixedEntries(kinds, entries);
 
       const dir = tempDir();
       const flakyRun = scope.parallel({ nJobs: 2, retries: 2 });
