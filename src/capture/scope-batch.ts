@@ -6,7 +6,7 @@
  */
 import type { AnyFunction } from '../delayed.ts';
 import type { CodeLocation } from '../locate/inspector.ts';
-import { post, type RemoteObject, scriptUrlOf, toCallArgument } from '../locate/inspector.ts';
+import { post, type RemoteObject, scriptUrlOf } from '../locate/inspector.ts';
 import { isBaselineGlobal } from './globals.ts';
 
 interface Property {
@@ -27,7 +27,6 @@ export interface ScopeReading {
 }
 
 const PROBE = Symbol.for('joblib-ts.capture.batch');
-const HOLDER = Symbol.for('joblib-ts.capture.batch-holder');
 const GROUP = 'joblib-ts-capture-batch';
 
 /** The names CommonJS's module wrapper binds: a closure of only these is not the module's top level. */
@@ -36,134 +35,131 @@ const WRAPPER_NAMES = new Set(['module', 'exports', 'require', '__filename', '__
 /** Top-level bindings of each module (by script id), read once. */
 const moduleBindings = new Map<string, Map<string, unknown>>();
 
-/** Reads, for each function, the values of the names `wanted(fn)` gives. */
+/**
+ * One entry of a function's `[[Scopes]]` once handed to JavaScript: V8 gives each scope as its kind
+ * ('Module', 'Closure (outer)', 'Script', 'Global'...) and an object holding its variables' values.
+ */
+interface ScopeEntry {
+  readonly description: string;
+  readonly object: Record<string, unknown>;
+}
+
+/**
+ * Reads, for each function, the values of the names `wanted(fn)` gives. Inspector calls per batch: two,
+ * plus one per function (its location and scope chain), plus one that hands every scope chain over to
+ * JavaScript, where the variables are read directly (asking the inspector for each scope's properties
+ * would serialise every variable, a function's whole source included, for each module).
+ */
 export function readScopesOfMany(
   fns: readonly AnyFunction[],
   wanted: (fn: AnyFunction, location: CodeLocation | undefined) => readonly string[],
 ): ScopeReading[] {
   if (fns.length === 0) return [];
   const holder = globalThis as unknown as Record<symbol, unknown>;
-  holder[PROBE] = fns;
-  const handed: unknown[] = [];
-  holder[HOLDER] = handed;
+  // The functions, then (appended by the inspector) the scope chains asked for.
+  const probe: unknown[] = [...fns];
+  holder[PROBE] = probe;
   try {
-    const expr = (s: symbol) => `globalThis[Symbol.for(${JSON.stringify(s.description)})]`;
     const list = post<{ result: RemoteObject }>('Runtime.evaluate', {
-      expression: expr(PROBE),
-      objectGroup: GROUP,
-    });
-    const sink = post<{ result: RemoteObject }>('Runtime.evaluate', {
-      expression: expr(HOLDER),
+      expression: `globalThis[Symbol.for(${JSON.stringify(PROBE.description)})]`,
       objectGroup: GROUP,
     });
     const elements = post<{ result: Property[] }>('Runtime.getProperties', {
       objectId: list.result.objectId,
       ownProperties: true,
     }).result;
-    // Remote values to hand over in one call at the end, and where each goes.
-    const remote: RemoteObject[] = [];
-    const targets: { into: Map<string, unknown>; name: string }[] = [];
-    const readings: ScopeReading[] = [];
-    const newModules: [string, Map<string, unknown>][] = [];
-    fns.forEach((fn, i) => {
-      const values = new Map<string, unknown>();
+    const locations: (CodeLocation | undefined)[] = [];
+    /** The function's index in `fns` for each scope chain handed over, in order. */
+    const chainOf: number[] = [];
+    const chainIds: string[] = [];
+    fns.forEach((_, i) => {
       const objectId = elements.find((e) => e.name === String(i))?.value?.objectId;
-      if (!objectId) {
-        readings.push({ location: undefined, values });
-        return;
-      }
-      const internal =
-        post<{ internalProperties?: InternalProperty[] }>('Runtime.getProperties', {
-          objectId,
-          ownProperties: true,
-        }).internalProperties ?? [];
+      const internal = objectId
+        ? (post<{ internalProperties?: InternalProperty[] }>('Runtime.getProperties', {
+            objectId,
+            ownProperties: true,
+          }).internalProperties ?? [])
+        : [];
       const raw = internal.find((p) => p.name === '[[FunctionLocation]]')?.value?.value as
         | { scriptId: string; lineNumber: number; columnNumber: number }
         | undefined;
       const url = raw ? scriptUrlOf(raw.scriptId) : undefined;
-      const location =
+      locations.push(
         raw && url !== undefined
           ? { scriptId: raw.scriptId, url, line: raw.lineNumber, column: raw.columnNumber }
-          : undefined;
-      readings.push({ location, values });
-      const want = new Set(wanted(fn, location));
+          : undefined,
+      );
       const scopesId = internal.find((p) => p.name === '[[Scopes]]')?.value?.objectId;
-      if (want.size === 0 || !scopesId || !raw) return;
-      const scopes = post<{ result: Property[] }>('Runtime.getProperties', {
-        objectId: scopesId,
-        ownProperties: true,
-      })
-        .result.map((p) => p.value)
-        .filter((v): v is RemoteObject => v?.objectId !== undefined);
-      // The module's top level: ESM's Module scope, or CommonJS's wrapper closure (the last closure, or
-      // the one before it when the last holds only the wrapper's own names, as under tsx).
-      let top = scopes.findIndex((s) => s.description === 'Module');
-      if (top === -1) {
-        const firstOuter = scopes.findIndex((s) => s.description === 'Script' || s.description === 'Global');
-        const end = firstOuter === -1 ? scopes.length : firstOuter;
-        const isClosure = (i: number) => i >= 0 && scopes[i]?.description?.startsWith('Closure') === true;
-        top = isClosure(end - 1) ? end - 1 : -1;
-        if (top > 0 && isClosure(top - 1) && !moduleBindings.has(raw.scriptId)) {
-          const names = post<{ result: Property[] }>('Runtime.getProperties', {
-            objectId: scopes[top]?.objectId,
-            ownProperties: true,
-          }).result.map((p) => p.name);
-          if (names.every((n) => WRAPPER_NAMES.has(n))) top -= 1;
-        }
+      if (scopesId !== undefined && raw !== undefined) {
+        chainOf[i] = chainIds.length;
+        chainIds.push(scopesId);
       }
-      for (const [index, scope] of scopes.entries()) {
-        if (want.size === 0) break;
-        if (scope.description === 'Global') break;
-        const known = index === top ? moduleBindings.get(raw.scriptId) : undefined;
-        if (known) {
-          for (const name of [...want]) {
-            if (!known.has(name)) continue;
-            values.set(name, known.get(name));
-            want.delete(name);
-          }
-          continue;
-        }
-        const bindings = post<{ result: Property[] }>('Runtime.getProperties', {
-          objectId: scope.objectId,
-          ownProperties: true,
-        }).result;
-        const all = index === top ? new Map<string, unknown>() : undefined;
-        if (all) newModules.push([raw.scriptId, all]);
-        for (const binding of bindings) {
-          if (!binding.value) continue;
-          if (all) {
-            remote.push(binding.value);
-            targets.push({ into: all, name: binding.name });
-          }
-          if (!want.has(binding.name)) continue;
-          remote.push(binding.value);
-          targets.push({ into: values, name: binding.name });
-          want.delete(binding.name);
-        }
-      }
+    });
+    if (chainIds.length > 0)
+      post('Runtime.callFunctionOn', {
+        objectId: list.result.objectId,
+        functionDeclaration: 'function (...chains) { this.push(...chains); }',
+        arguments: chainIds.map((objectId) => ({ objectId })),
+        objectGroup: GROUP,
+      });
+    return fns.map((fn, i) => {
+      const location = locations[i];
+      const values = new Map<string, unknown>();
+      const at = chainOf[i];
+      const want = new Set(wanted(fn, location));
+      if (location === undefined || at === undefined) return { location, values };
+      const chain = probe[fns.length + at] as ArrayLike<ScopeEntry>;
+      readChain(chain, location.scriptId, want, values);
       if (fn instanceof Function) {
         const root = globalThis as unknown as Record<string, unknown>;
         for (const name of want)
           if (!isBaselineGlobal(name) && Object.hasOwn(root, name)) values.set(name, root[name]);
       }
+      return { location, values };
     });
-    if (remote.length > 0) {
-      post('Runtime.callFunctionOn', {
-        objectId: sink.result.objectId,
-        functionDeclaration: 'function (...values) { this.push(...values); }',
-        arguments: remote.map(toCallArgument),
-        objectGroup: GROUP,
-      });
-      targets.forEach((t, i) => {
-        t.into.set(t.name, handed[i]);
-      });
-    }
-    for (const [scriptId, bindings] of newModules) moduleBindings.set(scriptId, bindings);
-    return readings;
   } finally {
     delete holder[PROBE];
-    delete holder[HOLDER];
     post('Runtime.releaseObjectGroup', { objectGroup: GROUP });
+  }
+}
+
+/**
+ * Finds the wanted names in a scope chain, innermost first, up to the global scope (`want` keeps the
+ * names not found). The module's top level is read whole, once per module.
+ */
+function readChain(
+  chain: ArrayLike<ScopeEntry>,
+  scriptId: string,
+  want: Set<string>,
+  values: Map<string, unknown>,
+): void {
+  const scopes = Array.from(chain);
+  // The module's top level: ESM's Module scope, or CommonJS's wrapper closure (the last closure, or the
+  // one before it when the last holds only the wrapper's own names, as under tsx).
+  let top = scopes.findIndex((s) => s.description === 'Module');
+  if (top === -1) {
+    const firstOuter = scopes.findIndex((s) => s.description === 'Script' || s.description === 'Global');
+    const end = firstOuter === -1 ? scopes.length : firstOuter;
+    const isClosure = (k: number) => k >= 0 && scopes[k]?.description.startsWith('Closure') === true;
+    top = isClosure(end - 1) ? end - 1 : -1;
+    if (top > 0 && isClosure(top - 1) && !moduleBindings.has(scriptId)) {
+      const names = Object.keys(scopes[top]?.object ?? {});
+      if (names.every((n) => WRAPPER_NAMES.has(n))) top -= 1;
+    }
+  }
+  // Read whole even when no name is wanted from it: the module's other functions need no inspector call.
+  const topScope = scopes[top];
+  if (topScope !== undefined && !moduleBindings.has(scriptId))
+    moduleBindings.set(scriptId, new Map(Object.entries(topScope.object)));
+  for (const [index, scope] of scopes.entries()) {
+    if (want.size === 0 || scope.description === 'Global') break;
+    const bindings = index === top ? moduleBindings.get(scriptId) : undefined;
+    for (const name of [...want]) {
+      const found = bindings ? bindings.has(name) : Object.hasOwn(scope.object, name);
+      if (!found) continue;
+      values.set(name, bindings ? bindings.get(name) : scope.object[name]);
+      want.delete(name);
+    }
   }
 }
 

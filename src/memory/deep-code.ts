@@ -15,14 +15,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { analyzeSource, analyzeSources, type CodeFacts } from '../capture/free-variables.ts';
+import { analyzeSource } from '../capture/free-variables.ts';
 import { isBaselineGlobal } from '../capture/globals.ts';
 import { readScopesOfMany, topLevelBindings } from '../capture/scope-batch.ts';
 import type { AnyFunction } from '../delayed.ts';
 import { hash, hashBytes } from '../hash.ts';
 import { describeLocation } from '../locate/index.ts';
-import type { CodeLocation } from '../locate/inspector.ts';
 import { packageVersion } from '../package-info.ts';
+import { scanSource } from './source-scan.ts';
 
 /** One thing a function's results depend on. */
 export interface CodePart {
@@ -36,12 +36,15 @@ export interface CodePart {
 }
 
 /**
- * What the parse of a function's source says that a key needs: its free names, and the properties of
- * those it reads only as `name.property`. A pure function of the source text.
+ * What a function's source says that a key needs: its free names, and the properties of those it reads
+ * only as `name.property`. A pure function of the source text. From the scan (`source-scan.ts`), `free`
+ * may also hold names the source declares, listed in `declared`: where one of them is a name the key
+ * would follow, the exact parse is asked (`settle`). Without `declared`, the facts are the parse's.
  */
 export interface SourceFacts {
   readonly free: readonly string[];
   readonly members: Readonly<Record<string, readonly string[]>>;
+  readonly declared?: readonly string[];
 }
 
 /**
@@ -88,12 +91,17 @@ const SELF_ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const SELF_DIRS = [join(SELF_ROOT, 'src') + sep, join(SELF_ROOT, 'dist') + sep];
 
 /** Stored facts of this version of joblib-ts's reader: another version's may differ, and are not used. */
-export const FACTS_FORMAT = `joblib-ts@${packageVersion()}/1`;
+export const FACTS_FORMAT = `joblib-ts@${packageVersion()}/2`;
 
-/** Sources parsed by this process (for tests and benchmarks: 0 when stored facts covered everything). */
+/** Sources read by this process, scanned or parsed (for tests and benchmarks: 0 when stored facts covered everything). */
 let parsedSources = 0;
 export function parsedSourceCount(): number {
   return parsedSources;
+}
+/** Sources given to acorn by this process: where the scan gave up or a declared name mattered. */
+let exactParses = 0;
+export function exactParseCount(): number {
+  return exactParses;
 }
 
 /** Facts given to the walk in progress (from a store), by source hash. */
@@ -442,10 +450,7 @@ function walkFrom(root: AnyFunction): {
       if (nodeCache.has(b.fn)) continue;
       const owner = owners.get(b.fn);
       if (owner === undefined) missing.push(b);
-      else {
-        if (!prefetched.has(b.fn)) prefetch(b.fn, owner.module);
-        staticNode(b.fn, b.name, owner);
-      }
+      else staticNode(b.fn, b.name, owner);
     }
     readNodes(missing);
     for (const { fn } of batch) {
@@ -492,25 +497,25 @@ function walkFrom(root: AnyFunction): {
 }
 
 /**
- * Reads the functions' locations, sources and the values of their free names, in one batch. The names
- * asked of V8 are every identifier of the source (a superset of its free names, found without parsing);
- * the parse comes after, once the function's module is known, together with the module's other
- * functions it may reach (`prefetch`): one acorn call per module, not one per function.
+ * Reads the functions' locations, sources and the values of their free names, in one batch: the names
+ * asked of V8 are those the scan of each source found (a superset of its free names).
  */
 function readNodes(items: readonly { fn: AnyFunction; name: string }[]): void {
   if (items.length === 0) return;
   const sources = new Map<AnyFunction, string>();
+  const scanned = new Map<AnyFunction, SourceFacts | undefined>();
   const readings = readScopesOfMany(
     items.map((i) => i.fn),
     (fn, location) => {
       if (location === undefined || location.url === '' || location.url.startsWith('node:')) return [];
       if (packageOf(location.url) !== undefined) return [];
       const source = Function.prototype.toString.call(fn);
+      const facts = factsFor(source);
       sources.set(fn, source);
-      return identifiersOf(source);
+      scanned.set(fn, facts);
+      return facts?.free ?? [];
     },
   );
-  const own: { fn: AnyFunction; name: string; location: CodeLocation; reads: Map<string, unknown> }[] = [];
   items.forEach(({ fn, name }, i) => {
     const reading = readings[i];
     const location = reading?.location;
@@ -532,37 +537,16 @@ function readNodes(items: readonly { fn: AnyFunction; name: string }[]): void {
       return;
     }
     registerModule(location.scriptId, location.url);
-    own.push({ fn, name, location, reads: reading?.values ?? new Map<string, unknown>() });
-  });
-  // Functions of a module's top level: parsed with what they may reach in their module; others together.
-  const rest: AnyFunction[] = [];
-  for (const { fn } of own) {
-    const owner = owners.get(fn);
-    if (owner !== undefined && !prefetched.has(fn)) prefetch(fn, owner.module);
-    else if (owner === undefined) rest.push(fn);
-  }
-  const restFacts = factsOf(rest.map((fn) => sources.get(fn) ?? Function.prototype.toString.call(fn)));
-  rest.forEach((fn, i) => {
-    prefetched.set(fn, restFacts[i]);
-  });
-  for (const { fn, name, location, reads: found } of own) {
-    const facts = prefetched.get(fn);
-    prefetched.delete(fn);
+    const found = reading?.values ?? new Map<string, unknown>();
+    const source = sources.get(fn) ?? Function.prototype.toString.call(fn);
+    const facts = settle(scanned.get(fn), source, (n) => found.has(n) && found.get(n) !== fn);
     const reads = new Map<string, unknown>();
     for (const free of facts?.free ?? []) if (found.has(free)) reads.set(free, found.get(free));
-    const source = sources.get(fn) ?? Function.prototype.toString.call(fn);
     nodeCache.set(
       fn,
       makeNode(fn, name, source, facts, reads, location.url, () => describeLocation(location)),
     );
-  }
-}
-
-/** Every identifier-like word of a source, once each: what V8 is asked the values of. */
-function identifiersOf(source: string): string[] {
-  const names = new Set<string>();
-  for (const [word] of source.matchAll(IDENTIFIER)) names.add(word);
-  return [...names];
+  });
 }
 
 /** A module whose top-level bindings are known. */
@@ -579,84 +563,48 @@ interface Owner {
 /** Functions declared at the top level of a module whose bindings are known: keyed without the inspector. */
 const owners = new WeakMap<AnyFunction, Owner>();
 const registered = new Set<string>();
-/** What the source of a top-level function says, parsed ahead with others of its module (`prefetch`). */
-const prefetched = new WeakMap<AnyFunction, CodeFacts | undefined>();
-const IDENTIFIER = /[A-Za-z_$][\w$]*/g;
 
-/**
- * Parses, in one acorn call, the source of `fn` and of every top-level function of its module that it
- * may reach through the module's bindings: the names its text mentions (a superset of what it uses:
- * strings and comments count too), followed from function to function. Only a speed-up: what each
- * function uses is still read from its parse, and a function left out here is parsed when reached.
- */
-function prefetch(fn: AnyFunction, module: ModuleInfo): void {
-  const fns: AnyFunction[] = [fn];
-  const sources: string[] = [];
-  const queued = new Set<AnyFunction>(fns);
-  const root = globalThis as unknown as Record<string, unknown>;
-  for (let i = 0; i < fns.length; i++) {
-    const f = fns[i] as AnyFunction;
-    const source = Function.prototype.toString.call(f);
-    let reachesOut = false;
-    for (const [name] of source.matchAll(IDENTIFIER)) {
-      if (!module.bindings.has(name)) {
-        if (!reachesOut && !isBaselineGlobal(name) && Object.hasOwn(root, name)) reachesOut = true;
-        continue;
-      }
-      const value = module.bindings.get(name);
-      if (value === f) continue; // its own name (a self-reference adds nothing to the key)
-      reachesOut = true;
-      if (typeof value !== 'function' || queued.has(value as AnyFunction)) continue;
-      const g = value as AnyFunction;
-      if (owners.get(g)?.module !== module || nodeCache.has(g) || prefetched.has(g)) continue;
-      queued.add(g);
-      fns.push(g);
-    }
-    // A function that names none of its module's bindings and no global reads nothing a key counts:
-    // nothing to parse (a leaf helper).
-    sources.push(reachesOut ? source : '');
-  }
-  const parsed = factsOf(sources.filter((s) => s !== ''));
-  let next = 0;
-  fns.forEach((f, i) => {
-    prefetched.set(f, sources[i] === '' ? READS_NOTHING : parsed[next++]);
-  });
+/** The facts of a source: stored by an earlier process (`hints`), else scanned, else parsed. */
+function factsFor(source: string): SourceFacts | undefined {
+  const known = hints === undefined ? undefined : hints[sourceHash(source)];
+  if (isSourceFacts(known)) return known;
+  parsedSources++;
+  const scanned = scanSource(source);
+  if (scanned !== undefined) return scanned;
+  return exactFacts(source);
+}
+
+function exactFacts(source: string): SourceFacts | undefined {
+  exactParses++;
+  const parsed = analyzeSource(source);
+  return parsed === undefined ? undefined : { free: parsed.free, members: parsed.members };
 }
 
 /**
- * The facts of many sources: from `hints` where an earlier process stored them, else parsed (in one
- * acorn call where they are all expressions).
+ * The facts to key with: the scan's, unless a name it found declared is one the key would follow
+ * (`follows`: a binding or global of that name, other than the function itself); then, where the scan
+ * cannot tell a local from the outer binding, the parse's.
  */
-function factsOf(sources: readonly string[]): (CodeFacts | undefined)[] {
-  const out: (CodeFacts | undefined)[] = new Array(sources.length);
-  const todo: number[] = [];
-  sources.forEach((source, i) => {
-    const known = hints === undefined ? undefined : hints[sourceHash(source)];
-    if (isSourceFacts(known)) out[i] = { ...READS_NOTHING, free: known.free, members: known.members };
-    else todo.push(i);
-  });
-  if (todo.length === 0) return out;
-  parsedSources += todo.length;
-  const parsed =
-    todo.length === 1
-      ? [analyzeSource(sources[todo[0] as number] as string)]
-      : analyzeSources(todo.map((i) => sources[i] as string));
-  todo.forEach((at, k) => {
-    out[at] = parsed[k];
-  });
-  return out;
+function settle(
+  facts: SourceFacts | undefined,
+  source: string,
+  follows: (name: string) => boolean,
+): SourceFacts | undefined {
+  if (facts?.declared === undefined || !facts.declared.some(follows)) return facts;
+  return exactFacts(source) ?? facts;
 }
 
-/** Stored facts come from a file or a server: any other shape (a damaged note) is parsed again. */
+/** Stored facts come from a file or a server: any other shape (a damaged note) is read again. */
 function isSourceFacts(value: unknown): value is SourceFacts {
   if (value === null || typeof value !== 'object') return false;
-  const { free, members } = value as { free?: unknown; members?: unknown };
+  const { free, members, declared } = value as { free?: unknown; members?: unknown; declared?: unknown };
+  const strings = (list: unknown) => Array.isArray(list) && list.every((n) => typeof n === 'string');
   return (
-    Array.isArray(free) &&
-    free.every((n) => typeof n === 'string') &&
+    strings(free) &&
+    (declared === undefined || strings(declared)) &&
     members !== null &&
     typeof members === 'object' &&
-    Object.values(members).every((props) => Array.isArray(props) && props.every((p) => typeof p === 'string'))
+    Object.values(members).every(strings)
   );
 }
 
@@ -664,15 +612,6 @@ function isSourceFacts(value: unknown): value is SourceFacts {
 function sourceHash(source: string): string {
   return hashBytes(source).slice(0, 16);
 }
-
-/** The facts of a function that uses none of the names a key follows. */
-const READS_NOTHING: CodeFacts = {
-  form: 'expression',
-  free: [],
-  usesSuper: false,
-  strictBody: false,
-  members: {},
-};
 
 /** Notes the top-level functions of the module of `scriptId`, once its bindings have been read. */
 function registerModule(scriptId: string, url: string): void {
@@ -700,14 +639,16 @@ function registerModule(scriptId: string, url: string): void {
 /** The node of a top-level function of a known module: its free names read from the module's bindings. */
 function staticNode(fn: AnyFunction, name: string, owner: Owner): void {
   const source = Function.prototype.toString.call(fn);
-  const facts = prefetched.has(fn) ? prefetched.get(fn) : factsOf([source])[0];
-  prefetched.delete(fn);
   const { url, bindings } = owner.module;
-  const reads = new Map<string, unknown>();
   const root = globalThis as unknown as Record<string, unknown>;
+  const isOwnGlobal = (n: string) => !isBaselineGlobal(n) && Object.hasOwn(root, n);
+  const facts = settle(factsFor(source), source, (n) =>
+    bindings.has(n) ? bindings.get(n) !== fn : isOwnGlobal(n) && root[n] !== fn,
+  );
+  const reads = new Map<string, unknown>();
   for (const free of facts?.free ?? []) {
     if (bindings.has(free)) reads.set(free, bindings.get(free));
-    else if (!isBaselineGlobal(free) && Object.hasOwn(root, free)) reads.set(free, root[free]);
+    else if (isOwnGlobal(free)) reads.set(free, root[free]);
   }
   nodeCache.set(
     fn,
@@ -719,7 +660,7 @@ function makeNode(
   fn: AnyFunction,
   name: string,
   source: string,
-  facts: CodeFacts | undefined,
+  facts: SourceFacts | undefined,
   reads: Map<string, unknown>,
   url: string,
   describe: () => string,
@@ -756,9 +697,7 @@ function makeNode(
     members: facts?.members ?? {},
     file,
     url,
-    ...(facts !== undefined && facts !== READS_NOTHING
-      ? { facts: { free: facts.free, members: facts.members } }
-      : {}),
+    ...(facts !== undefined ? { facts } : {}),
   };
   return node;
 }
