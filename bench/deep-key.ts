@@ -10,9 +10,10 @@
  * collector threads included, so it can exceed the wall time):
  *
  * - `import`: loading deep-code.ts and what it imports (acorn included);
- * - `startup`: the first keying of a trivial function of another module: the inspector session, the
- *   Debugger's replay of the scripts loaded so far (which maps script ids to files), acorn's first parse;
- * - `per function`: then the first keying of the function with 50 helpers (parsing its sources);
+ * - `startup`: the first keying of a trivial function of another module: the inspector session and the
+ *   Debugger's replay of the scripts loaded so far (which maps script ids to files);
+ * - `per function`: then the first keying of the function with 50 helpers (reading its sources: the
+ *   scan of src/memory/source-scan.ts, acorn only where the scan cannot decide);
  * - `per function, with stored facts`: the same in a process given the parse facts an earlier process
  *   stored (as `Memory` keeps them beside a code version): an unchanged program's next run;
  * - `cold total`: in other processes, the first keying of that function with nothing before it;
@@ -41,8 +42,9 @@ interface ChildResult {
   firstCpuMs: number;
   againUs: number;
   parts: number;
-  /** Sources parsed by the measured keying. */
+  /** Sources read (scanned or parsed) by the measured keying, and those of them given to acorn. */
   parsed: number;
+  acorn: number;
 }
 
 function median(xs: readonly number[]): number {
@@ -90,7 +92,7 @@ async function child(dir: string, mode: Mode): Promise<void> {
     trivial: () => number;
   };
   let t = performance.now();
-  const { deepCode, parsedSourceCount } = await import('../src/memory/deep-code.ts');
+  const { deepCode, exactParseCount, parsedSourceCount } = await import('../src/memory/deep-code.ts');
   const factsFile = join(dir, 'facts.json');
   const stored = mode === 'stored' ? (JSON.parse(readFileSync(factsFile, 'utf8')) as StoredFacts) : undefined;
   const importMs = performance.now() - t;
@@ -108,6 +110,7 @@ async function child(dir: string, mode: Mode): Promise<void> {
   t = performance.now();
   const c = process.cpuUsage();
   const parsedBefore = parsedSourceCount();
+  const acornBefore = exactParseCount();
   const code = (function firstKeying() {
     return deepCode(root.featurize, stored);
   })();
@@ -115,6 +118,7 @@ async function child(dir: string, mode: Mode): Promise<void> {
   const firstCpuMs = cpuMs(c);
   const parts = Object.keys(code.parts).length;
   const parsed = parsedSourceCount() - parsedBefore;
+  const acorn = exactParseCount() - acornBefore;
   if (mode === 'split') writeFileSync(factsFile, JSON.stringify(code.facts));
   const N = 10000;
   t = performance.now();
@@ -129,6 +133,7 @@ async function child(dir: string, mode: Mode): Promise<void> {
     againUs,
     parts,
     parsed,
+    acorn,
   };
   console.log(JSON.stringify(result));
 }
@@ -191,10 +196,10 @@ if (process.argv[2] === '--child') {
       `| startup: first keying of a trivial function | ${m(split, 'startupMs')} (${range(split, 'startupMs')}) | ${m(split, 'startupCpuMs')} |`,
     );
     console.log(
-      `| per function: then the function with 50 helpers | ${m(split, 'firstMs')} (${range(split, 'firstMs')}) | ${m(split, 'firstCpuMs')} |`,
+      `| per function: then the function with 50 helpers (${split[0]?.parsed} sources read, ${split[0]?.acorn} by acorn) | ${m(split, 'firstMs')} (${range(split, 'firstMs')}) | ${m(split, 'firstCpuMs')} |`,
     );
     console.log(
-      `| per function, with the facts an earlier process stored (${stored[0]?.parsed} sources parsed) | ${m(stored, 'firstMs')} (${range(stored, 'firstMs')}) | ${m(stored, 'firstCpuMs')} |`,
+      `| per function, with the facts an earlier process stored (${stored[0]?.parsed} sources read) | ${m(stored, 'firstMs')} (${range(stored, 'firstMs')}) | ${m(stored, 'firstCpuMs')} |`,
     );
     console.log(
       `| cold total: the function with 50 helpers first | ${m(cold, 'firstMs')} (${range(cold, 'firstMs')}) | ${m(cold, 'firstCpuMs')} |`,

@@ -44,11 +44,16 @@ interface ScopeEntry {
   readonly object: Record<string, unknown>;
 }
 
+/** Batches at most this long are reached one `Runtime.evaluate` per function (else a list and its properties). */
+const ONE_BY_ONE = 2;
+
 /**
- * Reads, for each function, the values of the names `wanted(fn)` gives. Inspector calls per batch: two,
- * plus one per function (its location and scope chain), plus one that hands every scope chain over to
- * JavaScript, where the variables are read directly (asking the inspector for each scope's properties
- * would serialise every variable, a function's whole source included, for each module).
+ * Reads, for each function, the values of the names `wanted(fn)` gives. Inspector calls per batch: one
+ * per function to reach it (two in all for a longer batch) and one for its location and scope chain,
+ * plus one that hands every scope chain over to JavaScript, where the variables are read directly
+ * (asking the inspector for each scope's properties would serialise every variable, a function's whole
+ * source included, for each module). The objects stay held until `releaseScopeReads()`: one call for a
+ * whole walk instead of one per batch.
  */
 export function readScopesOfMany(
   fns: readonly AnyFunction[],
@@ -59,21 +64,26 @@ export function readScopesOfMany(
   // The functions, then (appended by the inspector) the scope chains asked for.
   const probe: unknown[] = [...fns];
   holder[PROBE] = probe;
+  held = true;
   try {
-    const list = post<{ result: RemoteObject }>('Runtime.evaluate', {
-      expression: `globalThis[Symbol.for(${JSON.stringify(PROBE.description)})]`,
-      objectGroup: GROUP,
-    });
-    const elements = post<{ result: Property[] }>('Runtime.getProperties', {
-      objectId: list.result.objectId,
-      ownProperties: true,
-    }).result;
+    const expression = `globalThis[Symbol.for(${JSON.stringify(PROBE.description)})]`;
+    const evaluate = (expr: string) =>
+      post<{ result: RemoteObject }>('Runtime.evaluate', { expression: expr, objectGroup: GROUP }).result;
+    let ids: (string | undefined)[];
+    if (fns.length <= ONE_BY_ONE) ids = fns.map((_, i) => evaluate(`${expression}[${i}]`).objectId);
+    else {
+      const elements = post<{ result: Property[] }>('Runtime.getProperties', {
+        objectId: evaluate(expression).objectId,
+        ownProperties: true,
+      }).result;
+      ids = fns.map((_, i) => elements.find((e) => e.name === String(i))?.value?.objectId);
+    }
     const locations: (CodeLocation | undefined)[] = [];
     /** The function's index in `fns` for each scope chain handed over, in order. */
     const chainOf: number[] = [];
     const chainIds: string[] = [];
     fns.forEach((_, i) => {
-      const objectId = elements.find((e) => e.name === String(i))?.value?.objectId;
+      const objectId = ids[i];
       const internal = objectId
         ? (post<{ internalProperties?: InternalProperty[] }>('Runtime.getProperties', {
             objectId,
@@ -95,10 +105,11 @@ export function readScopesOfMany(
         chainIds.push(scopesId);
       }
     });
-    if (chainIds.length > 0)
+    const target = ids.find((id) => id !== undefined);
+    if (chainIds.length > 0 && target !== undefined)
       post('Runtime.callFunctionOn', {
-        objectId: list.result.objectId,
-        functionDeclaration: 'function (...chains) { this.push(...chains); }',
+        objectId: target,
+        functionDeclaration: `function (...chains) { ${expression}.push(...chains); }`,
         arguments: chainIds.map((objectId) => ({ objectId })),
         objectGroup: GROUP,
       });
@@ -113,14 +124,23 @@ export function readScopesOfMany(
       if (fn instanceof Function) {
         const root = globalThis as unknown as Record<string, unknown>;
         for (const name of want)
-          if (!isBaselineGlobal(name) && Object.hasOwn(root, name)) values.set(name, root[name]);
+          if (Object.hasOwn(root, name) && !isBaselineGlobal(name)) values.set(name, root[name]);
       }
       return { location, values };
     });
   } finally {
     delete holder[PROBE];
-    post('Runtime.releaseObjectGroup', { objectGroup: GROUP });
   }
+}
+
+/** Whether objects of `readScopesOfMany` are held by the inspector. */
+let held = false;
+
+/** Lets the inspector drop the objects the reads since the last call hold (one call per walk). */
+export function releaseScopeReads(): void {
+  if (!held) return;
+  held = false;
+  post('Runtime.releaseObjectGroup', { objectGroup: GROUP });
 }
 
 /**

@@ -17,7 +17,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { analyzeSource } from '../capture/free-variables.ts';
 import { isBaselineGlobal } from '../capture/globals.ts';
-import { readScopesOfMany, topLevelBindings } from '../capture/scope-batch.ts';
+import { readScopesOfMany, releaseScopeReads, topLevelBindings } from '../capture/scope-batch.ts';
 import type { AnyFunction } from '../delayed.ts';
 import { hash, hashBytes } from '../hash.ts';
 import { describeLocation } from '../locate/index.ts';
@@ -120,6 +120,7 @@ export function deepCode(fn: AnyFunction, stored?: StoredFacts): DeepCode {
     walked = walkFrom(fn);
   } finally {
     hints = undefined;
+    releaseScopeReads();
   }
   const parts = walked.parts;
   // The cached function's own source always counts: for a function of a package (or of joblib-ts), which
@@ -260,12 +261,15 @@ function importsOf(url: string): ReadonlyMap<string, string> {
         if (local && /^[\w$]+$/.test(local)) names.set(local, spec);
       }
     };
-    for (const m of text.matchAll(IMPORT)) {
-      const spec = m[3] ?? '';
-      if (m[1]) bind(m[1].replace(',', ''), spec);
-      if (m[2]) bind(m[2].startsWith('*') ? (m[2].split(/\s+as\s+/)[1] ?? '') : m[2], spec);
-    }
-    for (const m of text.matchAll(REQUIRE)) bind(m[1] ?? '', m[2] ?? '');
+    // The patterns only where their keyword is: a regular expression tried at every character of a
+    // file costs milliseconds before V8 compiles it.
+    if (text.includes('import'))
+      for (const m of text.matchAll(IMPORT)) {
+        const spec = m[3] ?? '';
+        if (m[1]) bind(m[1].replace(',', ''), spec);
+        if (m[2]) bind(m[2].startsWith('*') ? (m[2].split(/\s+as\s+/)[1] ?? '') : m[2], spec);
+      }
+    if (text.includes('require(')) for (const m of text.matchAll(REQUIRE)) bind(m[1] ?? '', m[2] ?? '');
   } catch {
     // not a file we can read: every binding is followed by its value
   }
@@ -641,7 +645,7 @@ function staticNode(fn: AnyFunction, name: string, owner: Owner): void {
   const source = Function.prototype.toString.call(fn);
   const { url, bindings } = owner.module;
   const root = globalThis as unknown as Record<string, unknown>;
-  const isOwnGlobal = (n: string) => !isBaselineGlobal(n) && Object.hasOwn(root, n);
+  const isOwnGlobal = (n: string) => Object.hasOwn(root, n) && !isBaselineGlobal(n);
   const facts = settle(factsFor(source), source, (n) =>
     bindings.has(n) ? bindings.get(n) !== fn : isOwnGlobal(n) && root[n] !== fn,
   );
