@@ -16,13 +16,15 @@
  *   scan of src/memory/source-scan.ts, acorn only where the scan cannot decide);
  * - `per function, with stored facts`: the same in a process given the parse facts an earlier process
  *   stored (as `Memory` keeps them beside a code version): an unchanged program's next run;
+ * - `next function`: then another function of the same shape in other files (what each further cached
+ *   function of a program costs, once the keying code has run once);
  * - `cold total`: in other processes, the first keying of that function with nothing before it;
  * - `again`: keying the same function again in the process (memoised), per call.
  *
  * Run: `npm run bench:deep-key` (or `npx tsx bench/deep-key.ts`); BENCH_CPU_PROF=<folder> profiles the children.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -39,6 +41,9 @@ interface ChildResult {
   startupMs: number;
   startupCpuMs: number;
   firstMs: number;
+  /** Then another function of the same shape, in other files. */
+  nextMs: number;
+  nextCpuMs: number;
   firstCpuMs: number;
   againUs: number;
   parts: number;
@@ -88,6 +93,9 @@ type Mode = 'split' | 'cold' | 'stored';
 async function child(dir: string, mode: Mode): Promise<void> {
   const warmFirst = mode !== 'cold';
   const root = (await import(pathToFileURL(join(dir, 'root.ts')).href)) as { featurize: () => number };
+  const other = (await import(pathToFileURL(join(dir, 'other', 'root.ts')).href)) as {
+    featurize: () => number;
+  };
   const { trivial } = (await import(pathToFileURL(join(dir, 'trivial.ts')).href)) as {
     trivial: () => number;
   };
@@ -120,6 +128,14 @@ async function child(dir: string, mode: Mode): Promise<void> {
   const parsed = parsedSourceCount() - parsedBefore;
   const acorn = exactParseCount() - acornBefore;
   if (mode === 'split') writeFileSync(factsFile, JSON.stringify(code.facts));
+  // Another function of the same shape in other files: what each further cached function costs.
+  t = performance.now();
+  const c2 = process.cpuUsage();
+  (function nextKeying() {
+    deepCode(other.featurize, stored);
+  })();
+  const nextMs = performance.now() - t;
+  const nextCpuMs = cpuMs(c2);
   const N = 10000;
   t = performance.now();
   for (let i = 0; i < N; i++) deepCode(root.featurize);
@@ -130,6 +146,8 @@ async function child(dir: string, mode: Mode): Promise<void> {
     startupCpuMs,
     firstMs,
     firstCpuMs,
+    nextMs,
+    nextCpuMs,
     againUs,
     parts,
     parsed,
@@ -163,6 +181,8 @@ if (process.argv[2] === '--child') {
   const dir = mkdtempSync(join(tmpdir(), 'joblib-ts-bench-deep-key-'));
   try {
     writeProject(dir);
+    mkdirSync(join(dir, 'other'));
+    writeProject(join(dir, 'other'));
     // The package the last helper imports must resolve from the temp folder: point at ours.
     symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(dir, 'node_modules'));
     const load = loadavg().map((l) => l.toFixed(1));
@@ -200,6 +220,12 @@ if (process.argv[2] === '--child') {
     );
     console.log(
       `| per function, with the facts an earlier process stored (${stored[0]?.parsed} sources read) | ${m(stored, 'firstMs')} (${range(stored, 'firstMs')}) | ${m(stored, 'firstCpuMs')} |`,
+    );
+    console.log(
+      `| next function: then another function with 50 helpers, in other files | ${m(split, 'nextMs')} (${range(split, 'nextMs')}) | ${m(split, 'nextCpuMs')} |`,
+    );
+    console.log(
+      `| next function, with stored facts | ${m(stored, 'nextMs')} (${range(stored, 'nextMs')}) | ${m(stored, 'nextCpuMs')} |`,
     );
     console.log(
       `| cold total: the function with 50 helpers first | ${m(cold, 'firstMs')} (${range(cold, 'firstMs')}) | ${m(cold, 'firstCpuMs')} |`,

@@ -48,8 +48,8 @@ export interface SourceFacts {
 }
 
 /**
- * Facts of sources parsed by an earlier process, by the hash of the source (a part's `hash`), stored
- * beside a code version: a function whose source is unchanged is not parsed again. Facts written by
+ * Facts of sources read by an earlier process, by the hash of the source (a part's `hash`), stored
+ * beside a code version: a function whose source is unchanged is not read again. Facts written by
  * another version of joblib-ts are not used (`FACTS_FORMAT`).
  */
 export interface StoredFacts {
@@ -83,7 +83,7 @@ interface FunctionNode {
   readonly file: string;
   /** The module's file URL, for its imports. */
   readonly url: string;
-  /** What its parse said, when it was parsed (not for a leaf helper, whose facts hold only for its module). */
+  /** What its source said (scanned or parsed), to store for the next process. */
   readonly facts?: SourceFacts;
 }
 
@@ -93,7 +93,7 @@ const SELF_DIRS = [join(SELF_ROOT, 'src') + sep, join(SELF_ROOT, 'dist') + sep];
 /** Stored facts of this version of joblib-ts's reader: another version's may differ, and are not used. */
 export const FACTS_FORMAT = `joblib-ts@${packageVersion()}/2`;
 
-/** Sources read by this process, scanned or parsed (for tests and benchmarks: 0 when stored facts covered everything). */
+/** Sources read by this process, scanned or parsed (tests and benchmarks: 0 when stored facts covered all). */
 let parsedSources = 0;
 export function parsedSourceCount(): number {
   return parsedSources;

@@ -1,7 +1,9 @@
 /**
- * The names a function's source uses, read by one pass over its characters instead of a parse: what a
- * deep code key needs (`deep-code.ts`), at a fraction of acorn's cost in a process where acorn has not
- * run yet (the first keying: acorn needs 10–20 ms to warm up, this scan well under 1 ms for 50 helpers).
+ * The names a function's source uses, read from its tokens instead of a parse: what a deep code key
+ * needs (`deep-code.ts`), at a fraction of acorn's cost in a process where acorn has not run yet (the
+ * first keying: acorn needs 10–20 ms to warm up). The tokens come from one sticky regular expression
+ * (V8 runs it as native code from the first call, where a loop over characters would run interpreted),
+ * then one pass over them with a token of lookahead.
  *
  * The result is safe rather than exact. `free` holds every name the source uses without declaring it
  * (acorn's free names) and may hold more: a name both declared and used (a parameter, a local that
@@ -55,6 +57,153 @@ enum Prev {
   Unsure,
 }
 
+enum Kind {
+  Name,
+  /** A number, string, regular expression, whole template or private `#name`: a value, no name in it. */
+  Value,
+  Punct,
+  /** The text of a template up to a `${`: opens a group. */
+  TemplateOpen,
+  /** The `}` that ends a template's `${`. */
+  TemplateClose,
+}
+
+/**
+ * One token and the space before it: (1) the space and comments, then (2) a name, (3) a number, (4) a
+ * string, or (5) punctuation (the operators the analysis needs whole, else one character).
+ */
+const TOKEN =
+  /((?:\s+|\/\/[^\n]*|\/\*[\s\S]*?\*\/)*)(?:([A-Za-z_$][\w$]*)|([0-9][\w.]*|\.[0-9][\w.]*)|("(?:[^"\\\n]|\\[\s\S])*"|'(?:[^'\\\n]|\\[\s\S])*')|(\.\.\.|\?\.(?![0-9])|=>|[=!]==?|\+\+|--|\S))/y;
+/** What may follow the last token: space and comments only. */
+const TRAILER = /(?:\s+|\/\/[^\n]*|\/\*[\s\S]*?\*\/)*$/y;
+/** A template's text from where it starts or resumes, up to its end or its next `${`. */
+const TEMPLATE_TEXT = /(?:[^`\\$]|\\[\s\S]|\$(?!\{))*(`|\$\{)/y;
+/** A regular expression's body after its `/`, its closing `/` and flags. */
+const REGEX_BODY = /(?:[^\\/[\n\r]|\\[^\n\r]|\[(?:[^\]\\\n\r]|\\[^\n\r])*\])+\/[A-Za-z]*/y;
+const NAME = /[A-Za-z_$][\w$]*/y;
+
+interface Tokens {
+  readonly kinds: Kind[];
+  readonly texts: string[];
+  /** Whether a line break comes before the token. */
+  readonly breakBefore: boolean[];
+}
+
+/** The tokens of a source; undefined where code and text cannot be told apart for sure. */
+function tokenize(source: string): Tokens | undefined {
+  const kinds: Kind[] = [];
+  const texts: string[] = [];
+  const breakBefore: boolean[] = [];
+  /** Open brackets: for `(`, whether a control keyword came before it; `${` for a template's. */
+  const open: string[] = [];
+  let prev = Prev.Operator;
+  let at = 0;
+  const push = (kind: Kind, text: string, lineBreak: boolean) => {
+    kinds.push(kind);
+    texts.push(text);
+    breakBefore.push(lineBreak);
+  };
+  /** Reads a template's text from `from`; false where it does not end. */
+  const template = (from: number, lineBreak: boolean): boolean => {
+    TEMPLATE_TEXT.lastIndex = from;
+    const m = TEMPLATE_TEXT.exec(source);
+    if (m === null) return false;
+    at = TEMPLATE_TEXT.lastIndex;
+    if (m[1] === '`') {
+      push(Kind.Value, '`', lineBreak);
+      prev = Prev.Value;
+    } else {
+      push(Kind.TemplateOpen, '${', lineBreak);
+      open.push('${');
+      prev = Prev.Operator;
+    }
+    return true;
+  };
+  while (at < source.length) {
+    TOKEN.lastIndex = at;
+    const m = TOKEN.exec(source);
+    if (m === null) {
+      TRAILER.lastIndex = at;
+      return TRAILER.test(source) ? { kinds, texts, breakBefore } : undefined;
+    }
+    at = TOKEN.lastIndex;
+    const lineBreak = (m[1] ?? '').includes('\n');
+    const name = m[2];
+    if (name !== undefined) {
+      push(Kind.Name, name, lineBreak);
+      prev = VALUE_WORDS.has(name)
+        ? Prev.Value
+        : RESERVED.has(name)
+          ? Prev.Operator
+          : AMBIGUOUS_BEFORE_SLASH.has(name)
+            ? Prev.Unsure
+            : Prev.Value;
+      continue;
+    }
+    if (m[3] !== undefined || m[4] !== undefined) {
+      push(Kind.Value, '', lineBreak);
+      prev = Prev.Value;
+      continue;
+    }
+    const p = m[5] as string;
+    switch (p) {
+      case '`':
+        if (!template(at, lineBreak)) return undefined;
+        continue;
+      case '/':
+        if (prev === Prev.Value) break; // division
+        if (prev === Prev.Unsure) return undefined;
+        REGEX_BODY.lastIndex = at;
+        if (!REGEX_BODY.test(source)) return undefined;
+        at = REGEX_BODY.lastIndex;
+        push(Kind.Value, '', lineBreak);
+        prev = Prev.Value;
+        continue;
+      case '#':
+        // `#name`: a private member, never a variable.
+        NAME.lastIndex = at;
+        if (!NAME.test(source)) return undefined;
+        at = NAME.lastIndex;
+        push(Kind.Value, '', lineBreak);
+        prev = Prev.Value;
+        continue;
+      case '(':
+        open.push(CONTROL.has(texts.at(-1) ?? '') && kinds.at(-1) === Kind.Name ? 'control(' : '(');
+        break;
+      case '[':
+      case '{':
+        open.push(p);
+        break;
+      case ')':
+      case ']':
+      case '}': {
+        const opened = open.pop();
+        if (opened === undefined) return undefined;
+        if (opened === '${') {
+          if (p !== '}') return undefined;
+          push(Kind.TemplateClose, '}', lineBreak);
+          if (!template(at, false)) return undefined;
+          continue;
+        }
+        push(Kind.Punct, p, lineBreak);
+        prev = p === '}' ? Prev.Unsure : opened === 'control(' ? Prev.ControlClose : Prev.Value;
+        continue;
+      }
+      case '"':
+      case "'":
+      case '\\':
+      case '@':
+        return undefined; // an unterminated string, an escape in a name, a decorator
+    }
+    if (p.charCodeAt(0) > 127) return undefined; // a non-ASCII name: the parse reads it
+    if (p === '/' && (source[at] === '*' || source[at] === '/')) return undefined; // an unclosed comment
+    push(Kind.Punct, p, lineBreak);
+    // `a++ / b` divides, `++/re/.lastIndex` would not: rare enough to give up on.
+    prev = p === '++' || p === '--' ? Prev.Unsure : Prev.Operator;
+  }
+  return open.length === 0 ? { kinds, texts, breakBefore } : undefined;
+}
+
 interface Group {
   readonly open: string;
   /** For `(`: the name before it when that could be a method's name. */
@@ -63,39 +212,18 @@ interface Group {
   readonly firstIdent: number;
   readonly control: boolean;
   readonly isCatch: boolean;
-  /** `{`/`[` right after let/const/var: a destructuring pattern, all names in it declared. */
+  /** `{`/`[` right after let/const/var (or inside such a pattern): all names in it declared. */
   readonly pattern: boolean;
 }
-
-const isIdentStart = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36; // a-z A-Z _ $
-const isIdentPart = (c: number) => isIdentStart(c) || (c >= 48 && c <= 57);
-const isDigit = (c: number) => c >= 48 && c <= 57;
-const isSpace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9 || c === 11 || c === 12;
 
 /** Scans a function's or class's source (`fn.toString()`); undefined when it cannot read it for sure. */
 export function scanSource(source: string): ScannedFacts | undefined {
   if (source.includes('<!--') || source.includes('-->')) return undefined; // HTML-like comments
-  const n = source.length;
-  const code = (k: number) => source.charCodeAt(k);
-  /** Index of the next character that is not space or comment, from `k`. */
-  const skipGap = (k: number): number => {
-    while (k < n) {
-      const c = code(k);
-      if (isSpace(c)) k++;
-      else if (c === 47 && code(k + 1) === 47) {
-        const end = source.indexOf('\n', k);
-        k = end === -1 ? n : end + 1;
-      } else if (c === 47 && code(k + 1) === 42) {
-        const end = source.indexOf('*/', k + 2);
-        k = end === -1 ? n : end + 2;
-      } else break;
-    }
-    return k;
-  };
-  const identEnd = (k: number): number => {
-    while (k < n && isIdentPart(code(k))) k++;
-    return k;
-  };
+  const tokens = tokenize(source);
+  if (tokens === undefined) return undefined;
+  const { kinds, texts, breakBefore } = tokens;
+  const count = kinds.length;
+  const punctAt = (k: number) => (k < count && kinds[k] === Kind.Punct ? (texts[k] as string) : '');
 
   const order: string[] = [];
   const whole = new Set<string>();
@@ -106,8 +234,7 @@ export function scanSource(source: string): ScannedFacts | undefined {
   const groups: Group[] = [];
   /** Depths (`groups.length`) of `case` clauses whose `:` has not come yet. */
   const cases: number[] = [];
-  let prev = Prev.Operator;
-  /** The previous token when it was punctuation (`{`, `,`, `.`...), else ''. */
+  /** The previous token when it was punctuation (`{`, `,`, `.`...), else ''; `;` at the start. */
   let prevPunct = ';';
   /** The previous token when it was a word (keyword or name), else ''. */
   let prevWord = '';
@@ -118,166 +245,56 @@ export function scanSource(source: string): ScannedFacts | undefined {
   /** The next name is a label (after `break` or `continue` on the same line). */
   let labelNext = false;
 
-  const use = (name: string, next: number) => {
+  const use = (name: string, k: number) => {
     if (!whole.has(name) && !memberUses.has(name)) order.push(name);
-    // `name.prop` or `name?.prop` (not `?.5`, not `name.#private`): a member read.
-    let k = next;
-    if (code(k) === 63 && code(k + 1) === 46 && !isDigit(code(k + 2))) k += 2;
-    else if (code(k) === 46 && code(k + 1) !== 46) k += 1;
-    else k = -1;
-    if (k !== -1) {
-      const start = skipGap(k);
-      if (isIdentStart(code(start))) {
-        const prop = source.slice(start, identEnd(start));
-        let props = memberUses.get(name);
-        if (props === undefined) {
-          props = new Set();
-          memberUses.set(name, props);
-        }
-        props.add(prop);
-        return;
+    // `name.prop` or `name?.prop` (not `name.#private`, not `name?.[k]`): a member read.
+    const dot = punctAt(k + 1);
+    if ((dot === '.' || dot === '?.') && kinds[k + 2] === Kind.Name) {
+      let props = memberUses.get(name);
+      if (props === undefined) {
+        props = new Set();
+        memberUses.set(name, props);
       }
+      props.add(texts[k + 2] as string);
+      return;
     }
     whole.add(name);
   };
 
-  let i = 0;
-  while (i < n) {
-    const c = code(i);
-    if (isSpace(c)) {
-      i++;
-      continue;
-    }
-    if (c > 127 || c === 92) return undefined; // non-ASCII names or escapes: the parse reads them
-    if (c === 47) {
-      const d = code(i + 1);
-      if (d === 47 || d === 42) {
-        i = skipGap(i);
-        continue;
-      }
-      if (prev === Prev.Value) {
-        i += d === 61 ? 2 : 1; // `/` or `/=`
-        prev = Prev.Operator;
-        prevPunct = '/';
-        prevWord = '';
-        continue;
-      }
-      if (prev === Prev.Unsure) return undefined;
-      // A regular expression: its text is not code.
-      i++;
-      let inClass = false;
-      for (;;) {
-        if (i >= n) return undefined;
-        const r = code(i);
-        if (r === 10 || r === 13) return undefined;
-        if (r === 92) i += 2;
-        else {
-          if (r === 91) inClass = true;
-          else if (r === 93) inClass = false;
-          else if (r === 47 && !inClass) break;
-          i++;
-        }
-      }
-      i = identEnd(i + 1); // flags
-      prev = Prev.Value;
-      prevPunct = prevWord = '';
-      continue;
-    }
-    if (c === 34 || c === 39) {
-      i++;
-      while (i < n && code(i) !== c) i += code(i) === 92 ? 2 : 1;
-      if (i >= n) return undefined;
-      i++;
-      prev = Prev.Value;
-      prevPunct = prevWord = '';
-      continue;
-    }
-    if (c === 96 || (c === 125 && groups.at(-1)?.open === '${')) {
-      // A template's text, up to its end or its next `${`.
-      if (c === 125) groups.pop();
-      i++;
-      for (;;) {
-        if (i >= n) return undefined;
-        const t = code(i);
-        if (t === 92) i += 2;
-        else if (t === 96) {
-          i++;
-          prev = Prev.Value;
-          prevPunct = prevWord = '';
-          break;
-        } else if (t === 36 && code(i + 1) === 123) {
-          i += 2;
-          groups.push({
-            open: '${',
-            method: '',
-            firstIdent: idents.length,
-            control: false,
-            isCatch: false,
-            pattern: false,
-          });
-          prev = Prev.Operator;
-          prevPunct = '${';
-          prevWord = '';
-          break;
-        } else i++;
-      }
-      continue;
-    }
-    if (isDigit(c) || (c === 46 && isDigit(code(i + 1)))) {
-      while (i < n && (isIdentPart(code(i)) || code(i) === 46)) i++;
-      prev = Prev.Value;
-      prevPunct = prevWord = '';
-      continue;
-    }
-    if (c === 35) {
-      // `#name`: a private member, never a variable.
-      i = identEnd(i + 1);
-      prev = Prev.Value;
-      prevPunct = prevWord = '';
-      continue;
-    }
-    if (isIdentStart(c)) {
-      const end = identEnd(i);
-      const word = source.slice(i, end);
-      const next = skipGap(end);
+  for (let k = 0; k < count; k++) {
+    const kind = kinds[k];
+    const text = texts[k] as string;
+    if (kind === Kind.Name) {
       const afterDot = prevPunct === '.' || prevPunct === '?.';
+      const next = punctAt(k + 1);
+      const nameNext = kinds[k + 1] === Kind.Name && !breakBefore[k + 1];
       if (afterDot) {
-        prev = Prev.Value; // a property name, keywords included
-      } else if (RESERVED.has(word)) {
-        if (word === 'case') cases.push(groups.length);
+        // a property name, keywords included
+      } else if (RESERVED.has(text)) {
+        if (text === 'case') cases.push(groups.length);
+        if (text === 'let' || text === 'const' || text === 'var') declaringAt = groups.length;
         // `break name` on one line names a label (on the next line, `name` starts a statement).
-        if ((word === 'break' || word === 'continue') && isIdentStart(code(next)))
-          labelNext = !source.slice(end, next).includes('\n');
-        if (word === 'let' || word === 'const' || word === 'var') declaringAt = groups.length;
-        // After `this` or a literal a `/` divides; after any other keyword an expression or a statement
-        // follows (`return /re/`, `else /re/`).
-        prev = VALUE_WORDS.has(word) ? Prev.Value : Prev.Operator;
-      } else if (
-        CONTEXTUAL.has(word) &&
-        isIdentStart(code(next)) &&
-        !source.slice(end, next).includes('\n')
-      ) {
+        if (text === 'break' || text === 'continue') labelNext = nameNext;
+      } else if (CONTEXTUAL.has(text) && nameNext) {
         // `await x`, `async function`, `get name()`, `x of xs`: a keyword here (as a variable, a name
         // right after it on the same line would be a syntax error).
-        prev = Prev.Operator;
       } else if (labelNext) {
-        prev = Prev.Value; // `break outer`: a label, not a variable
+        // `break outer`: a label, not a variable
       } else {
         const isKey =
-          (prevPunct === '{' || prevPunct === ',') && code(next) === 58 && cases.at(-1) !== groups.length;
+          (prevPunct === '{' || prevPunct === ',') && next === ':' && cases.at(-1) !== groups.length;
         if (!isKey) {
-          idents.push(word);
-          const group = groups.at(-1);
+          idents.push(text);
           if (
             DECLARES.has(prevWord) ||
             (prevPunct === ',' && declaringAt === groups.length) ||
-            group?.pattern === true ||
-            (code(next) === 61 && code(next + 1) === 62) // `name =>`
+            groups.at(-1)?.pattern === true ||
+            next === '=>'
           )
-            declared.add(word);
-          use(word, next);
+            declared.add(text);
+          use(text, k);
           // `async (x) => ...`, `await (x)`: more likely the keyword than a call; the parse decides if it matters.
-          if (CONTEXTUAL.has(word) && (code(next) === 40 || code(next) === 91)) declared.add(word);
+          if (CONTEXTUAL.has(text) && (next === '(' || next === '[')) declared.add(text);
           // Perhaps a method's name (`{ name(a) {`, `} static name(a) {`): declared if a body follows.
           if (
             prevPunct === '{' ||
@@ -287,96 +304,70 @@ export function scanSource(source: string): ScannedFacts | undefined {
             prevPunct === '*' ||
             MODIFIERS.has(prevWord)
           )
-            maybeMethod = word;
+            maybeMethod = text;
           // Perhaps a class field (`{ name = 1;`, `; count;`): the parse decides if it matters.
-          if (
-            maybeMethod === word &&
-            prevPunct !== '*' &&
-            (code(next) === 59 || (code(next) === 61 && code(next + 1) !== 61 && code(next + 1) !== 62))
-          )
-            declared.add(word);
+          if (maybeMethod === text && prevPunct !== '*' && (next === ';' || next === '=')) declared.add(text);
         }
-        prev = AMBIGUOUS_BEFORE_SLASH.has(word) ? Prev.Unsure : Prev.Value;
       }
-      if (!RESERVED.has(word)) labelNext = false;
-      prevWord = afterDot ? '' : word;
+      if (!RESERVED.has(text)) labelNext = false;
+      prevWord = afterDot ? '' : text;
       prevPunct = '';
-      i = end;
+      continue;
+    }
+    if (kind === Kind.Value) {
+      prevPunct = prevWord = '';
+      continue;
+    }
+    if (kind === Kind.TemplateOpen) {
+      groups.push({
+        open: '${',
+        method: '',
+        firstIdent: idents.length,
+        control: false,
+        isCatch: false,
+        pattern: false,
+      });
+      prevPunct = '${';
+      prevWord = '';
+      continue;
+    }
+    if (kind === Kind.TemplateClose) {
+      groups.pop();
+      prevPunct = prevWord = '';
       continue;
     }
     // Punctuation.
-    const p = c === 46 && code(i + 1) === 46 && code(i + 2) === 46 ? '...' : String.fromCharCode(c);
-    if (p === '(' || p === '[' || p === '{') {
-      const words = prevWord;
+    if (text === '(' || text === '[' || text === '{') {
+      const word = prevWord;
       groups.push({
-        open: p,
-        method: p === '(' && words !== '' && words === maybeMethod ? words : '',
+        open: text,
+        method: text === '(' && word !== '' && word === maybeMethod ? word : '',
         firstIdent: idents.length,
-        control: p === '(' && CONTROL.has(words),
-        isCatch: p === '(' && words === 'catch',
+        control: text === '(' && CONTROL.has(word),
+        isCatch: text === '(' && word === 'catch',
         pattern:
-          (p === '{' || p === '[') &&
-          (words === 'let' || words === 'const' || words === 'var' || groups.at(-1)?.pattern === true),
+          (text === '{' || text === '[') &&
+          (word === 'let' || word === 'const' || word === 'var' || groups.at(-1)?.pattern === true),
       });
-      prev = Prev.Operator;
-      prevPunct = p;
-      prevWord = '';
-      i++;
-      continue;
-    }
-    if (p === ')' || p === ']' || p === '}') {
+    } else if (text === ')' || text === ']' || text === '}') {
       const group = groups.pop();
       if (group === undefined) return undefined;
-      if (group.pattern && declaringAt > groups.length) declaringAt = -1;
       if (declaringAt > groups.length) declaringAt = -1;
-      const next = skipGap(i + 1);
-      if (p === ')') {
+      if (text === ')') {
         // A parameter list (before `=>` or a method's `{`) or a catch binding: its names are declared.
-        const arrow = code(next) === 61 && code(next + 1) === 62;
-        const body = code(next) === 123 && !group.control;
-        if (arrow || body || group.isCatch)
-          for (let k = group.firstIdent; k < idents.length; k++) declared.add(idents[k] as string);
+        const next = punctAt(k + 1);
+        const body = next === '{' && !group.control;
+        if (next === '=>' || body || group.isCatch)
+          for (let j = group.firstIdent; j < idents.length; j++) declared.add(idents[j] as string);
         if (body && group.method !== '') declared.add(group.method);
-        prev = group.control ? Prev.ControlClose : Prev.Value;
-      } else prev = p === ']' ? Prev.Value : Prev.Unsure;
-      prevPunct = p;
-      prevWord = '';
-      i++;
-      continue;
-    }
-    if (p === '...') {
-      prev = Prev.Operator;
-      prevPunct = p;
-      prevWord = '';
-      i += 3;
-      continue;
-    }
-    if (c === 63 && code(i + 1) === 46 && !isDigit(code(i + 2))) {
-      prev = Prev.Operator;
-      prevPunct = '?.';
-      prevWord = '';
-      i += 2;
-      continue;
-    }
-    if ((c === 43 || c === 45) && code(i + 1) === c) {
-      prev = Prev.Unsure; // `a++ / b` divides, `++/re/.lastIndex` would not: rare enough to give up on
-      prevPunct = p + p;
-      prevWord = '';
-      i += 2;
-      continue;
-    }
-    if (p === '*' && prevWord === 'function') {
-      i++; // `function* name`: the name is still declared
-      continue;
-    }
-    if (p === ':' && cases.at(-1) === groups.length) cases.pop();
-    if (p === ';' && declaringAt === groups.length) declaringAt = -1;
-    prev = Prev.Operator;
-    prevPunct = p;
+      }
+    } else if (text === '*' && prevWord === 'function') {
+      continue; // `function* name`: the name is still declared
+    } else if (text === ':' && cases.at(-1) === groups.length) cases.pop();
+    else if (text === ';' && declaringAt === groups.length) declaringAt = -1;
+    prevPunct = text;
     prevWord = '';
-    i++;
   }
-  if (groups.length > 0) return undefined;
   const members: Record<string, readonly string[]> = {};
   for (const [name, props] of memberUses) if (!whole.has(name)) members[name] = [...props];
   return { free: order, members, declared: [...declared] };

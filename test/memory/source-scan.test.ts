@@ -47,7 +47,7 @@ describe('source scan: the names a key follows, without a parse', () => {
     );
     for (const name of ['helperD', 'helperE', 'helperG', 'helperI', 'helperJ', 'helperK', 'lib', 'helperM'])
       assert.ok(facts.free.includes(name), name);
-    for (const name of ['helperA', 'helperB', 'helperC', 'helperF', 'helperH', 'helperL', 'scale'])
+    for (const name of ['helperA', 'helperB', 'helperC', 'helperF', 'helperH', 'helperL', 'scale', 'deep'])
       assert.ok(!facts.free.includes(name), name);
     assert.deepEqual(facts.members, { lib: ['scale', 'offset'], other: ['deep'] });
     assert.ok(facts.free.includes('cond'));
