@@ -40,34 +40,6 @@ export function analyzeSource(source: string): CodeFacts | undefined {
   return parsed ? factsOf(parsed.node, parsed.form) : undefined;
 }
 
-/**
- * `analyzeSource` of each of many sources, in one parse where they are all function, arrow or class
- * expressions (the functions and classes declared at the top level of a module): acorn's cost is mostly
- * per call while it is not yet compiled (the first keying of a process), so one call for a module's
- * functions costs a fraction of one call each. Any source that is not such an expression (a method) is
- * parsed on its own.
- */
-export function analyzeSources(sources: readonly string[]): (CodeFacts | undefined)[] {
-  if (sources.length < 2) return sources.map(analyzeSource);
-  let elements: Node[] | undefined;
-  try {
-    const program = parse(
-      `[${sources.map((s) => `(${s}\n)`).join(',\n')}]`,
-      PARSE_OPTIONS,
-    ) as unknown as Node;
-    const body = program.body as Node[];
-    const array = body.length === 1 ? ((body[0] as Node).expression as Node | undefined) : undefined;
-    const found = array?.type === 'ArrayExpression' ? (array.elements as (Node | null)[]) : [];
-    // Each source is one whole expression: a source that closed its parenthesis early would show here.
-    if (found.length === sources.length && found.every((e) => e !== null && EXPRESSION_FORMS.test(e.type)))
-      elements = found as Node[];
-  } catch {
-    // one of them is not an expression: each on its own below
-  }
-  if (elements === undefined) return sources.map(analyzeSource);
-  return elements.map((node) => factsOf(node, 'expression'));
-}
-
 const PARSE_OPTIONS = { ecmaVersion: 'latest', sourceType: 'script', allowHashBang: false } as const;
 const EXPRESSION_FORMS = /^(ArrowFunctionExpression|FunctionExpression|ClassExpression)$/;
 

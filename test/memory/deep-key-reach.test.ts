@@ -1,15 +1,14 @@
 /**
- * What a deep code key reaches, read in this process: the shortcuts that make keying fast (a module's
- * functions parsed in one acorn call, the names of a source found by a word scan before parsing, leaf
- * helpers not parsed at all) must give the parts a function-by-function parse gives: a name that only
- * appears in a string, a comment, a property or a shadowing parameter is not a part; one used is.
+ * What a deep code key reaches, read in this process: the shortcuts that make keying fast (a token scan
+ * instead of a parse, the parse only where a declared name matters, the facts an earlier process stored)
+ * must give the parts a parse gives: a name that only appears in a string, a comment, a property or a
+ * shadowing parameter is not a part; one used is.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { analyzeSource, analyzeSources } from '../../src/capture/free-variables.ts';
 import type { AnyFunction } from '../../src/delayed.ts';
 import { deepCode, parsedSourceCount, type StoredFacts } from '../../src/memory/deep-code.ts';
 import { tempDir } from '../helpers.ts';
@@ -127,25 +126,5 @@ export function inner(x: number): number {
     assert.equal(parsedSourceCount(), before + 2, 'both parsed again');
     assert.deepEqual(hashes(parsedAgain), hashes(first));
     assert.deepEqual(names(c.outer as AnyFunction), expected);
-  });
-
-  it('parsing many sources at once gives what parsing each gives, a method included', () => {
-    const sources = [
-      'function a(x) { return b(x) + c.d; }',
-      '(y) => y + z',
-      'class K extends Base { m() { return super.m() + w; } }',
-      'async function* g() { yield await q; }',
-      'method(p) { return p + r; }',
-      'function h() { "use strict"; return this; }',
-    ];
-    assert.deepEqual(
-      analyzeSources(sources),
-      sources.map((s) => analyzeSource(s)),
-    );
-    const expressions = sources.filter((s) => !s.startsWith('method'));
-    assert.deepEqual(
-      analyzeSources(expressions),
-      expressions.map((s) => analyzeSource(s)),
-    );
   });
 });
