@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { AnyFunction } from '../../src/delayed.ts';
-import { deepCode, parsedSourceCount, type StoredFacts } from '../../src/memory/deep-code.ts';
+import {
+  deepCode,
+  exactParseCount,
+  parsedSourceCount,
+  type StoredFacts,
+} from '../../src/memory/deep-code.ts';
 import { tempDir } from '../helpers.ts';
 
 const names = (fn: AnyFunction) =>
@@ -83,6 +88,33 @@ export function root(x: number): number {
     assert.equal(deepCode(main.root as AnyFunction), deepCode(main.root as AnyFunction));
     // A function reached before as a helper is keyed alone the same way.
     assert.deepEqual(names(main.shadows as AnyFunction), ['function:shadows']);
+  });
+
+  it('a name both declared and used that the key would follow goes to the exact parse', async () => {
+    // Plain JavaScript keeps a parameter that shadows a module function (tsx's TypeScript output renames
+    // it): the scan cannot tell the parameter from the function, the parse can.
+    const dir = tempDir('joblib-ts-deep-shadow-');
+    writeFileSync(
+      join(dir, 'main.mjs'),
+      `export function helper() {
+  return 1;
+}
+export function shadows(helper) {
+  return helper + 1;
+}
+export function uses(x) {
+  const local = x + 1;
+  return helper() + local;
+}
+`,
+    );
+    const main = (await import(pathToFileURL(join(dir, 'main.mjs')).href)) as Record<string, AnyFunction>;
+    const before = exactParseCount();
+    assert.deepEqual(names(main.shadows as AnyFunction), ['function:shadows']);
+    assert.equal(exactParseCount(), before + 1, 'the shadowing function was parsed');
+    // A local that shadows nothing the key follows needs no parse.
+    assert.deepEqual(names(main.uses as AnyFunction), ['function:helper', 'function:uses']);
+    assert.equal(exactParseCount(), before + 1, 'nothing else parsed');
   });
 
   it('facts stored by an earlier keying spare the parse; damaged ones are parsed again', async () => {
