@@ -54,8 +54,10 @@ describe('redis backend: settled results, retries, a crash that blames one task'
   redisTest(
     'a batch of 100 where task 57 calls process.exit(): only task 57 fails, the others run once',
     async (scope) => {
-      await scope.sharedWorkers();
+      // Before the first await: tempDir's clean-up hook belongs to the test that is running when it is
+      // made, and after awaiting the shared workers (started by the first test) that is the first test.
       const dir = tempDir();
+      await scope.sharedWorkers();
       // nJobs 1: the whole batch goes to one slot, one local process, which task 57 ends.
       const p = scope.parallel({ nJobs: 1, batchSize: 100 });
       const tasks = Array.from({ length: 100 }, (_, i) => delayed(exitAt)(dir, i, 57));
