@@ -46,8 +46,13 @@ function isAlive(pid: number): boolean {
 
 for (const backend of ['threads', 'processes'] as const) {
   describe(`stopping and failing well on ${backend}`, () => {
+    // One pool for the describe: the Parallels of these tests have the same nJobs and worker
+    // configuration, so they share it, and each is closed when the describe ends. Closing one in a test
+    // would retire the pool, and the next test would start its workers again (a tsx start each). Workers
+    // that a test kills are replaced by the pool, which is what these tests check.
     const parallel = new Parallel({ nJobs: 2, backend });
-    after(() => parallel.close());
+    const opened: Parallel[] = [parallel];
+    after(() => Promise.all(opened.map((p) => p.close())));
 
     test('aborting a signal rejects even when tasks spin forever, and the pool recovers', async () => {
       const dir = tempDir();
@@ -72,16 +77,17 @@ for (const backend of ['threads', 'processes'] as const) {
       const spinning = join(tempDir(), 'spinning');
       const controller = new AbortController();
       const p = new Parallel({ nJobs: 2, backend, signal: controller.signal });
+      opened.push(p);
       const running = p.run([delayed(markAndSpin)(spinning)]);
       await waitForFile(spinning);
       controller.abort(new Error('stop now'));
       await assert.rejects(running, /stop now/);
       await assert.rejects(p.run([delayed(square)(1)]), /stop now/);
-      await p.close();
     });
 
     test('timeoutMs fails the run with a TimeoutError naming the task, and replaces the worker', async () => {
       const p = new Parallel({ nJobs: 2, backend, timeoutMs: 300, batchSize: 1 });
+      opened.push(p);
       const tasks = [delayed(square)(1), delayed(square)(2), delayed(spinForever)(), delayed(square)(3)];
       await assert.rejects(p.run(tasks), (error: unknown) => {
         assert.ok(error instanceof TimeoutError);
@@ -92,7 +98,6 @@ for (const backend of ['threads', 'processes'] as const) {
       });
       assert.deepEqual(await p.run(range(3).map((i) => delayed(square)(i))), [0, 1, 4]);
       await everyWorkerAnswered(backend, 2);
-      await p.close();
     });
 
     const crashes: [string, () => Task, RegExp][] = [
@@ -112,21 +117,6 @@ for (const backend of ['threads', 'processes'] as const) {
         assert.deepEqual(await parallel.run([delayed(square)(5)]), [25]);
       });
     }
-
-    test('a task over maxWorkerMemoryMb crashes its worker, not the program', {
-      timeout: 60_000,
-    }, async () => {
-      const p = new Parallel({ nJobs: 2, backend, maxWorkerMemoryMb: 64 });
-      await assert.rejects(p.run([delayed(allocateForever)()]), (error: unknown) => {
-        assert.ok(error instanceof WorkerCrashedError, String(error));
-        assert.equal(error.taskIndex, 0);
-        assert.equal(error.functionName, 'allocateForever');
-        assert.match(error.message, /memory/);
-        return true;
-      });
-      assert.deepEqual(await p.run([delayed(square)(2), delayed(square)(3)]), [4, 9]);
-      await p.close();
-    });
 
     if (backend === 'processes') {
       test('a worker killed by a signal names the signal', async () => {
@@ -188,6 +178,22 @@ for (const backend of ['threads', 'processes'] as const) {
       }
       await assert.rejects(parallel.run(breaksMidway()), /the input broke/);
       assert.deepEqual(await parallel.run([delayed(square)(9)]), [81]);
+    });
+
+    // Last: a memory cap makes a pool of its own, and starting it retires the shared one (idle).
+    test('a task over maxWorkerMemoryMb crashes its worker, not the program', {
+      timeout: 60_000,
+    }, async () => {
+      const p = new Parallel({ nJobs: 2, backend, maxWorkerMemoryMb: 64 });
+      await assert.rejects(p.run([delayed(allocateForever)()]), (error: unknown) => {
+        assert.ok(error instanceof WorkerCrashedError, String(error));
+        assert.equal(error.taskIndex, 0);
+        assert.equal(error.functionName, 'allocateForever');
+        assert.match(error.message, /memory/);
+        return true;
+      });
+      assert.deepEqual(await p.run([delayed(square)(2), delayed(square)(3)]), [4, 9]);
+      await p.close();
     });
   });
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { delayed, Parallel, type Task, WorkerCrashedError } from '../../src/index.ts';
 import { square } from '../fixtures/tasks.ts';
 import {
@@ -28,38 +28,35 @@ function crashedAt(taskIndex: number, functionName: string, message: RegExp) {
 
 for (const backend of ['threads', 'processes'] as const) {
   describe(`a task that fails after it returned, on ${backend}`, () => {
+    // One Parallel (and pool) for the describe, closed when it ends: a new one per test started both
+    // workers again each time (a tsx start each). Each test crashes a worker; the pool replaces it,
+    // which every test checks with a run after the crash.
+    const parallel = new Parallel({ nJobs: 2, backend });
+    after(() => parallel.close());
+
     const cases: [string, () => Task, RegExp][] = [
       ['rejectAfterReturn', () => delayed(rejectAfterReturn)(), /rejected and never handled/],
       ['rejectAfterAsyncReturn', () => delayed(rejectAfterAsyncReturn)(), /never handled \(async\)/],
     ];
     for (const [name, make, message] of cases) {
       test(`an unhandled rejection (${name}) fails the run with WorkerCrashedError naming the task`, async () => {
-        const parallel = new Parallel({ nJobs: 2, backend });
-        try {
-          await assert.rejects(
-            parallel.run([delayed(square)(1), make(), delayed(square)(3)]),
-            crashedAt(1, name, message),
-          );
-          // The worker is replaced: the pool still runs tasks.
-          assert.deepEqual(await parallel.run([delayed(square)(5), delayed(square)(6)]), [25, 36]);
-        } finally {
-          await parallel.close();
-        }
+        await assert.rejects(
+          parallel.run([delayed(square)(1), make(), delayed(square)(3)]),
+          crashedAt(1, name, message),
+        );
+        // The worker is replaced: the pool still runs tasks.
+        assert.deepEqual(await parallel.run([delayed(square)(5), delayed(square)(6)]), [25, 36]);
       });
     }
 
+    // Last: its other task never ends, and holds its worker until the describe's close() stops it.
     test('a timer that throws after the task returned fails the run, naming that task', async () => {
       // The other task never ends, so the run can only end through the timer's crash.
-      const parallel = new Parallel({ nJobs: 2, backend });
-      try {
-        await assert.rejects(
-          parallel.run([delayed(throwAfterReturn)(1), delayed(hang)()]),
-          crashedAt(0, 'throwAfterReturn', /thrown from a timer after the task returned/),
-        );
-        assert.deepEqual(await parallel.run([delayed(square)(4)]), [16]);
-      } finally {
-        await parallel.close();
-      }
+      await assert.rejects(
+        parallel.run([delayed(throwAfterReturn)(1), delayed(hang)()]),
+        crashedAt(0, 'throwAfterReturn', /thrown from a timer after the task returned/),
+      );
+      assert.deepEqual(await parallel.run([delayed(square)(4)]), [16]);
     });
   });
 }

@@ -177,30 +177,6 @@ describe('onEvent', () => {
     });
   }
 
-  for (const backend of ['threads', 'processes'] as const) {
-    test(`${backend}: workers started for the run and a crashed worker are events of the run, before its end`, async () => {
-      const events: JoblibEvent[] = [];
-      // A memory cap no other test uses: a pool of its own (runs of every nJobs share one), so that its
-      // workers start during this run.
-      const p = parallel({
-        backend,
-        nJobs: 3,
-        maxWorkerMemoryMb: 1234,
-        batchSize: 1,
-        onEvent: (event) => events.push(event),
-      });
-      await assert.rejects(p.run(range(12).map((i) => delayed(exitsAt)(i, 9))));
-      checkRun(events);
-      const started = events.filter((e) => e.type === 'worker-started');
-      assert.ok(started.length >= 1 && started.length <= 3, `${started.length} workers started`);
-      const exited = events.filter((e) => e.type === 'worker-exited');
-      assert.ok(
-        exited.some((e) => e.type === 'worker-exited' && e.exitCode === 3),
-        'the crash is an event of the run',
-      );
-    });
-  }
-
   test('a run aborted before it starts still has its run-start and run-end (aborted)', async () => {
     const events: JoblibEvent[] = [];
     const p = parallel({ backend: 'threads', nJobs: 2, onEvent: (event) => events.push(event) });
@@ -230,4 +206,29 @@ describe('onEvent', () => {
       process.off('warning', onWarning);
     }
   });
+
+  // Last: their pools of their own retire the idle shared ones, which a later test would start again.
+  for (const backend of ['threads', 'processes'] as const) {
+    test(`${backend}: workers started for the run and a crashed worker are events of the run, before its end`, async () => {
+      const events: JoblibEvent[] = [];
+      // A memory cap no other test uses: a pool of its own (runs of every nJobs share one), so that its
+      // workers start during this run.
+      const p = parallel({
+        backend,
+        nJobs: 3,
+        maxWorkerMemoryMb: 1234,
+        batchSize: 1,
+        onEvent: (event) => events.push(event),
+      });
+      await assert.rejects(p.run(range(12).map((i) => delayed(exitsAt)(i, 9))));
+      checkRun(events);
+      const started = events.filter((e) => e.type === 'worker-started');
+      assert.ok(started.length >= 1 && started.length <= 3, `${started.length} workers started`);
+      const exited = events.filter((e) => e.type === 'worker-exited');
+      assert.ok(
+        exited.some((e) => e.type === 'worker-exited' && e.exitCode === 3),
+        'the crash is an event of the run',
+      );
+    });
+  }
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { AutoBatchSize, MAX_AUTO_BATCH_SIZE } from '../../src/dispatch/batch-size.ts';
 import { createSharedArray, delayed, Parallel, type Task } from '../../src/index.ts';
 import { spinForever } from '../fixtures/failing-tasks.ts';
@@ -18,6 +18,20 @@ import {
 import { everyWorkerAnswered, tempDir } from '../helpers.ts';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * The streaming and threads big-array tests' Parallels, closed when the file ends. Those of one backend
+ * have the same nJobs and worker configuration, so they share one pool; closing one per test retired
+ * that pool, and every test started its workers again (a tsx start each). No test here is about a fresh
+ * pool: workers a test stops (a spinner left behind by a loop) are replaced by the pool, and
+ * everyWorkerAnswered checks that they are.
+ */
+const opened: { close(): Promise<void> }[] = [];
+after(() => Promise.all(opened.splice(0).map((p) => p.close())));
+function kept<P extends { close(): Promise<void> }>(parallel: P): P {
+  opened.push(parallel);
+  return parallel;
+}
 
 describe('adaptive batch size', () => {
   test('grows while batches are fast and shrinks at once when they are slow', () => {
@@ -46,19 +60,18 @@ describe('adaptive batch size', () => {
 for (const backend of ['threads', 'processes'] as const) {
   describe(`streaming results on ${backend}`, () => {
     test("returnAs 'generator' yields results in input order as they come", async () => {
-      const p = new Parallel({ nJobs: 2, backend, returnAs: 'generator' });
+      const p = kept(new Parallel({ nJobs: 2, backend, returnAs: 'generator' }));
       const seen: number[] = [];
       for await (const value of p.run([30, 1, 20, 2].map((ms, i) => delayed(slowSquare)(i, ms))))
         seen.push(value);
       assert.deepEqual(seen, [0, 1, 4, 9]);
-      await p.close();
     });
 
     test("returnAs 'unordered' yields { index, value } as tasks complete", async () => {
       // Task 0 waits for a latch that the test opens only once it has received another result: a
       // stream that waited for task 0 first would never get there (and the test would time out).
       const gate = join(tempDir(), 'gate');
-      const p = new Parallel({ nJobs: 2, backend, returnAs: 'unordered', batchSize: 1 });
+      const p = kept(new Parallel({ nJobs: 2, backend, returnAs: 'unordered', batchSize: 1 }));
       const seen: { index: number; value: number }[] = [];
       const tasks = [delayed(gatedSquare)(0, gate), ...[1, 2, 3].map((i) => delayed(gatedSquare)(i))];
       for await (const item of p.run(tasks)) {
@@ -74,7 +87,6 @@ for (const backend of ['threads', 'processes'] as const) {
         { index: 0, value: 0 },
       );
       assert.deepEqual(seen.map((s) => s.index).sort(), [0, 1, 2, 3]);
-      await p.close();
     });
 
     for (const mode of ['generator', 'unordered'] as const) {
@@ -85,7 +97,7 @@ for (const backend of ['threads', 'processes'] as const) {
         // then no task but the first completes, so no batch beyond the first window is dispatched.
         const gate = join(dir, 'gate');
         writeFileSync(log, '');
-        const p = new Parallel({ nJobs: 2, backend, returnAs: mode, batchSize: 1 });
+        const p = kept(new Parallel({ nJobs: 2, backend, returnAs: mode, batchSize: 1 }));
         const tasks: Task[] = [
           delayed(recordStart)(log, 0),
           ...range(40).map((i) => delayed(recordStart)(log, i + 1, gate)),
@@ -106,7 +118,6 @@ for (const backend of ['threads', 'processes'] as const) {
           started.every((index) => index <= 3),
           `started: ${started.join(',')}`,
         );
-        await p.close();
       });
     }
 
@@ -118,7 +129,9 @@ for (const backend of ['threads', 'processes'] as const) {
           yield delayed(slowSquare)(i, 20);
         }
       }
-      const p = new Parallel({ nJobs: 2, backend, returnAs: 'generator', batchSize: 1, preDispatch: 4 });
+      const p = kept(
+        new Parallel({ nJobs: 2, backend, returnAs: 'generator', batchSize: 1, preDispatch: 4 }),
+      );
       let consumed = 0;
       for await (const _ of p.run(tasks())) {
         consumed++;
@@ -130,7 +143,6 @@ for (const backend of ['threads', 'processes'] as const) {
       // far past the window the input is read depends on the machine's load; what may never happen is
       // reading beyond window + buffer (an eager read would pull all 4,000).
       assert.ok(pulled <= 12 + 4 + 1024, `pulled ${pulled} tasks for 12 results`);
-      await p.close();
     });
   });
 }
@@ -138,21 +150,20 @@ for (const backend of ['threads', 'processes'] as const) {
 describe('big arrays on threads', () => {
   test('an array of 1 MB or more reaches thread workers through shared memory, once per run', async () => {
     const big = new Float64Array(256 * 1024).fill(1);
-    const p = new Parallel({ nJobs: 2 });
+    const p = kept(new Parallel({ nJobs: 2 }));
     const results = await p.run(range(4).map(() => delayed(inspectArray)(big)));
     for (const r of results) assert.deepEqual(r, { shared: true, sum: 64 });
     assert.equal(big.buffer instanceof SharedArrayBuffer, false, "the caller's array is left as it was");
     const small = await p.run([delayed(inspectArray)(new Float64Array(16))]);
     assert.equal(small[0]?.shared, false, 'small arrays are copied');
-    const off = new Parallel({ nJobs: 2, maxNbytes: null });
+    const off = kept(new Parallel({ nJobs: 2, maxNbytes: null }));
     assert.equal((await off.run([delayed(inspectArray)(big)]))[0]?.shared, false, 'maxNbytes: null copies');
-    await Promise.all([p.close(), off.close()]);
     assert.throws(() => new Parallel({ maxNbytes: 'lots' }), /maxNbytes must be a number of bytes/);
   });
 
   test("a later run with the same array sees the array's new contents, also while another run reads it", async () => {
     const big = new Float64Array(256 * 1024).fill(1);
-    const p = new Parallel({ nJobs: 2 });
+    const p = kept(new Parallel({ nJobs: 2 }));
     const first = await p.run(range(4).map(() => delayed(inspectArray)(big)));
     assert.deepEqual(first[0], { shared: true, sum: 64 });
     big.fill(2);
@@ -172,19 +183,17 @@ describe('big arrays on threads', () => {
     const later = await slow;
     assert.deepEqual(fast[0], { shared: true, sum: 192 });
     assert.deepEqual(later[0], { shared: true, sum: 128 }, 'the first run read what it was given');
-    await p.close();
   });
 
   test('tasks write into a createSharedArray and the caller sees it, without a copy back', async () => {
     const target = createSharedArray(Float64Array, 8);
-    const p = new Parallel({ nJobs: 2 });
+    const p = kept(new Parallel({ nJobs: 2 }));
     const shared = await p.run(range(8).map((i) => delayed(writeShared)(target, i, i * 1.5)));
     assert.ok(shared.every(Boolean));
     assert.deepEqual(
       [...target],
       range(8).map((i) => i * 1.5),
     );
-    await p.close();
   });
 });
 

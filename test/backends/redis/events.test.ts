@@ -15,7 +15,7 @@ import { chatty } from '../../fixtures/context-tasks.ts';
 import { openLatch } from '../../fixtures/latches.ts';
 import { tempDir, until } from '../../helpers.ts';
 import { logThenWait } from './fixtures/tasks.ts';
-import { callKeysLeft, redisSkipReason, redisTest } from './helpers.ts';
+import { callKeysLeft, redisSkipReason, redisTest, sharedWorkers } from './helpers.ts';
 
 const skip = await redisSkipReason();
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -24,23 +24,37 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const isWorkerOf = (id: string, pid: number): boolean => id.includes(`-${pid}-`) && !id.includes('/');
 
 describe('onEvent on redis: retries, crashes, workers, tagged logs', { skip }, () => {
-  redisTest('failures, retries and a crash: a complete, validly ordered stream', async (scope) => {
-    const [worker] = await scope.startWorkers({ count: 1, concurrency: 2 });
-    const events: JoblibEvent[] = [];
-    const p = scope.parallel({ nJobs: 2, batchSize: 2, retries: 1, onEvent: (event) => events.push(event) });
-    const entries = await p.run(retriesTasks(tempDir('joblib-events-retries-'), true), {
-      errorMode: 'settled',
-    });
-    checkRetriesRun(entries, events, true);
-    // The crashed process was one of the worker's local pool, named under the worker; the worker
-    // itself was told as started (the first run of this backend), and did not exit.
-    const id = events.find((e) => e.type === 'worker-started')?.worker;
-    assert.ok(id !== undefined && isWorkerOf(id, worker?.pid as number), `worker-started ${id}`);
-    for (const e of events.filter((x) => x.type === 'worker-crashed'))
-      assert.ok(e.worker.startsWith(`${id}/process `), e.worker);
-    assert.ok(!events.some((e) => e.type === 'worker-exited' && e.worker === id));
-    assert.deepEqual(await callKeysLeft(scope.prefix, scope.queue), []);
-  });
+  // One worker of two slots for the stream test (the first to use it: it sees the worker start) and the
+  // logs test. A Redis worker starts a local worker process per slot, and the logs test's own two
+  // workers were four more processes started from source; its lines now come from two local processes
+  // of one worker, each task's lines still tagged and before its result.
+  const shared = skip ? undefined : sharedWorkers({ count: 1, concurrency: 2 });
+  redisTest(
+    'failures, retries and a crash: a complete, validly ordered stream',
+    async (scope) => {
+      const [worker] = await scope.sharedWorkers();
+      const events: JoblibEvent[] = [];
+      const p = scope.parallel({
+        nJobs: 2,
+        batchSize: 2,
+        retries: 1,
+        onEvent: (event) => events.push(event),
+      });
+      const entries = await p.run(retriesTasks(tempDir('joblib-events-retries-'), true), {
+        errorMode: 'settled',
+      });
+      checkRetriesRun(entries, events, true);
+      // The crashed process was one of the worker's local pool, named under the worker; the worker
+      // itself was told as started (the first run of this backend), and did not exit.
+      const id = events.find((e) => e.type === 'worker-started')?.worker;
+      assert.ok(id !== undefined && isWorkerOf(id, worker?.pid as number), `worker-started ${id}`);
+      for (const e of events.filter((x) => x.type === 'worker-crashed'))
+        assert.ok(e.worker.startsWith(`${id}/process `), e.worker);
+      assert.ok(!events.some((e) => e.type === 'worker-exited' && e.worker === id));
+      assert.deepEqual(await callKeysLeft(scope.prefix, scope.queue), []);
+    },
+    { shared },
+  );
 
   redisTest(
     'a worker killed mid-run is told crashed then exited; one that joins, started; one that stops, exited',
@@ -118,7 +132,7 @@ describe('onEvent on redis: retries, crashes, workers, tagged logs', { skip }, (
   redisTest(
     "logs: 'tagged' prints every line of 100 tasks with its index, before its result",
     async (scope) => {
-      await scope.startWorkers({ count: 2, concurrency: 1 });
+      await scope.sharedWorkers();
       // What the caller prints, and the task-done events, in the order they happen.
       const seen: string[] = [];
       const p = scope.parallel({
@@ -162,5 +176,6 @@ describe('onEvent on redis: retries, crashes, workers, tagged logs', { skip }, (
         );
       }
     },
+    { shared },
   );
 });

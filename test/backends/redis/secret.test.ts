@@ -38,9 +38,10 @@ describe('redis: functions sent by value need a shared secret', { skip }, () => 
 
   async function workers(scope: RedisScope, file: string | undefined): Promise<string[]> {
     if (file === secretFile) return (await scope.sharedWorkers()).map((w) => w.output());
+    // One slot: a Redis worker starts a local worker process per slot, and refusing code needs none.
     const started = await scope.startWorkers({
       count: 1,
-      concurrency: 2,
+      concurrency: 1,
       extraArgs: file ? ['--secret-file', file] : [],
     });
     return started.map((w) => w.output());
