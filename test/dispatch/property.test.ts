@@ -8,9 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { delayed, Parallel } from '../src/index.ts';
-import { scripted } from './fixtures/failing-tasks.ts';
-import { tempDir, until } from './helpers.ts';
+import { delayed, Parallel } from '../../src/index.ts';
+import { scripted } from '../fixtures/failing-tasks.ts';
+import { tempDir, until } from '../helpers.ts';
 
 interface Event {
   kind: 'start' | 'end' | 'fail';

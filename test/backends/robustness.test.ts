@@ -11,7 +11,7 @@ import {
   type Task,
   TimeoutError,
   WorkerCrashedError,
-} from '../src/index.ts';
+} from '../../src/index.ts';
 import {
   allocateForever,
   exitWorker,
@@ -22,10 +22,10 @@ import {
   spinForever,
   throwLater,
   throwValue,
-} from './fixtures/failing-tasks.ts';
-import { waitForFile } from './fixtures/latches.ts';
-import { square, whereAmI } from './fixtures/tasks.ts';
-import { everyWorkerAnswered, repoRoot, tempDir } from './helpers.ts';
+} from '../fixtures/failing-tasks.ts';
+import { waitForFile } from '../fixtures/latches.ts';
+import { square, whereAmI } from '../fixtures/tasks.ts';
+import { everyWorkerAnswered, repoRoot, tempDir } from '../helpers.ts';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
