@@ -103,6 +103,15 @@ function tokenize(source: string): Tokens | undefined {
     texts.push(text);
     breakBefore.push(lineBreak);
   };
+  /** A value token whose rest `pattern` matches at `at` (a regex's body, a private name's); false if none. */
+  const value = (pattern: RegExp, lineBreak: boolean): boolean => {
+    pattern.lastIndex = at;
+    if (!pattern.test(source)) return false;
+    at = pattern.lastIndex;
+    push(Kind.Value, '', lineBreak);
+    prev = Prev.Value;
+    return true;
+  };
   /** Reads a template's text from `from`; false where it does not end. */
   const template = (from: number, lineBreak: boolean): boolean => {
     TEMPLATE_TEXT.lastIndex = from;
@@ -152,20 +161,11 @@ function tokenize(source: string): Tokens | undefined {
         continue;
       case '/':
         if (prev === Prev.Value) break; // division
-        if (prev === Prev.Unsure) return undefined;
-        REGEX_BODY.lastIndex = at;
-        if (!REGEX_BODY.test(source)) return undefined;
-        at = REGEX_BODY.lastIndex;
-        push(Kind.Value, '', lineBreak);
-        prev = Prev.Value;
+        if (prev === Prev.Unsure || !value(REGEX_BODY, lineBreak)) return undefined;
         continue;
       case '#':
         // `#name`: a private member, never a variable.
-        NAME.lastIndex = at;
-        if (!NAME.test(source)) return undefined;
-        at = NAME.lastIndex;
-        push(Kind.Value, '', lineBreak);
-        prev = Prev.Value;
+        if (!value(NAME, lineBreak)) return undefined;
         continue;
       case '(':
         open.push(CONTROL.has(texts.at(-1) ?? '') && kinds.at(-1) === Kind.Name ? 'control(' : '(');
